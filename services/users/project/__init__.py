@@ -1,0 +1,60 @@
+"""The users service: `create_app` builds and wires a Flask app."""
+
+import os
+
+from flask import Flask
+from werkzeug.utils import import_string
+
+from project.api.models import User
+from project.api.users import users_blueprint
+from project.commands import register_commands
+from project.errors import register_error_handlers
+from project.extensions import cors, db, migrate, toolbar
+
+__all__ = ["create_app", "db"]
+
+MIGRATIONS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations"
+)
+
+
+def create_app(settings=None):
+    """Build the app with `settings` (a dotted path or a config class).
+
+    Without `settings`, APP_SETTINGS names the config, development by default.
+    """
+    app = Flask(__name__)
+    load_config(app, settings)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    register_shell_context(app)
+    return app
+
+
+def load_config(app, settings):
+    """Load the config before any extension reads it."""
+    settings = settings or os.environ.get(
+        "APP_SETTINGS", "project.config.DevelopmentConfig"
+    )
+    config_class = import_string(settings) if isinstance(settings, str) else settings
+    app.config.from_object(config_class())
+
+
+def register_extensions(app):
+    """Bind the extensions to the app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    cors.init_app(app)
+    toolbar.init_app(app)
+
+
+def register_blueprints(app):
+    """Mount the users API and page."""
+    app.register_blueprint(users_blueprint)
+
+
+def register_shell_context(app):
+    """Offer `app`, `db` and `User` in `flask shell`."""
+    app.shell_context_processor(lambda: {"app": app, "db": db, "User": User})

@@ -1,0 +1,52 @@
+"""The `users` blueprint: the JSON API under /users and the HTML page at /."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from project.api.store import all_users, create_user, find_user
+from project.api.validation import parse_new_user, read_json_body
+from project.errors import APIError
+
+users_blueprint = Blueprint("users", __name__, template_folder="./templates")
+
+
+@users_blueprint.route("/users/ping", methods=["GET"])
+def ping_pong():
+    return {"status": "success", "message": "pong!"}
+
+
+@users_blueprint.route("/users", methods=["POST"])
+def add_user():
+    fields = parse_new_user(read_json_body())
+    create_user(**fields)
+    return {"status": "success", "message": f"{fields['email']} was added!"}, 201
+
+
+@users_blueprint.route("/users/<user_id>", methods=["GET"])
+def get_single_user(user_id):
+    user = find_user(user_id)
+    if user is None:
+        raise APIError("User does not exist", 404)
+    return {"status": "success", "data": user.to_json()}
+
+
+@users_blueprint.route("/users", methods=["GET"])
+def get_all_users():
+    users = [user.to_json() for user in all_users()]
+    return {"status": "success", "data": {"users": users}}
+
+
+@users_blueprint.route("/", methods=["GET", "POST"])
+def index():
+    """Show every user; a posted form adds one, then redirects (Post/Redirect/Get)."""
+    if request.method == "GET":
+        return render_template("index.html", users=all_users())
+    form = request.form.to_dict()
+    try:
+        fields = parse_new_user(form)
+        create_user(**fields)
+    except APIError as error:
+        message = error.message if error.detail is None else error.detail
+        page = render_template("index.html", users=all_users(), error=message, form=form)
+        return page, 400
+    flash(f"{fields['email']} was added!")
+    return redirect(url_for("users.index"))

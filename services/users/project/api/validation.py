@@ -1,0 +1,67 @@
+"""Check a new user before it reaches the database.
+
+Every problem raises `APIError` with the course's "Invalid payload." and a `detail`
+saying what was wrong.
+"""
+
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+from flask import request
+from werkzeug.exceptions import BadRequest
+
+from project.api.models import NAME_LENGTH
+from project.errors import APIError
+
+INVALID_PAYLOAD = "Invalid payload."
+USER_FIELDS = ("username", "email")
+# Cc: control characters (NUL among them, which PostgreSQL refuses in text);
+# Cs: lone surrogates, which cannot be encoded as UTF-8 at all.
+FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+
+
+def invalid(detail, status_code=400):
+    return APIError(INVALID_PAYLOAD, status_code, detail=detail)
+
+
+def read_json_body():
+    """Return the request's parsed JSON body."""
+    if not request.is_json:
+        raise invalid("Send the user as JSON (Content-Type: application/json).", 415)
+    try:
+        return request.get_json()
+    except (BadRequest, RecursionError):
+        raise invalid("The body is not valid JSON.") from None
+
+
+def parse_new_user(payload):
+    """Return `{"username", "email"}` cleaned from `payload`, or raise."""
+    if not isinstance(payload, dict):
+        raise invalid("Send a JSON object with a username and an email.")
+    if not payload:
+        raise invalid("Send a username and an email.")
+    user = {field: clean_text(field, payload.get(field)) for field in USER_FIELDS}
+    check_email_shape(user["email"])
+    return user
+
+
+def clean_text(field, value):
+    if value is None:
+        raise invalid(f"{field} is required.")
+    if not isinstance(value, str):
+        raise invalid(f"{field} must be a string.")
+    value = value.strip()
+    if not value:
+        raise invalid(f"{field} must not be empty.")
+    if len(value) > NAME_LENGTH:
+        raise invalid(f"{field} must be at most {NAME_LENGTH} characters.")
+    if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in value):
+        raise invalid(f"{field} must not contain control characters.")
+    return value
+
+
+def check_email_shape(email):
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise invalid(f"email is not a valid address: {error}") from None

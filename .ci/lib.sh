@@ -1,0 +1,35 @@
+# Helpers for CI steps; source it, don't run it.
+
+apt_updated=""
+
+apt_install() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -z "$apt_updated" ]; then
+    apt-get update -qq
+    apt_updated=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+pg_is_up() {
+  pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null
+}
+
+ensure_postgres() {
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-client
+  pg_is_up && return 0
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do
+    pg_is_up && return 0
+    sleep 1
+  done
+  echo "PostgreSQL did not start within 30 s" >&2
+  return 1
+}

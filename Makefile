@@ -1,0 +1,33 @@
+# The two commands: `make run` serves the users service, `make test` checks it.
+USERS := services/users
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+DATABASE_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/users_test
+export DATABASE_TEST_URL
+
+.PHONY: install run test lint cov
+
+$(VENV)/.installed: $(USERS)/requirements.txt $(USERS)/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(USERS)/requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# PostgreSQL when DATABASE_URL is set, otherwise an SQLite file in services/users/instance.
+run: install
+	mkdir -p $(USERS)/instance
+	cd $(USERS) && $(PY) manage.py db upgrade
+	cd $(USERS) && FLASK_DEBUG=1 $(PY) manage.py run --host 127.0.0.1 --port 5001
+
+lint: install
+	cd $(USERS) && $(VENV)/bin/flake8
+
+test: lint
+	$(PY) scripts/ensure_database.py "$(DATABASE_TEST_URL)"
+	cd $(USERS) && $(PY) manage.py test
+
+cov: install
+	$(PY) scripts/ensure_database.py "$(DATABASE_TEST_URL)"
+	cd $(USERS) && $(PY) manage.py cov

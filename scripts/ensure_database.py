@@ -1,0 +1,34 @@
+"""Create the PostgreSQL database a URL names, if it does not exist yet.
+
+Usage: python scripts/ensure_database.py postgresql://user@host:port/name
+"""
+
+import sys
+
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+
+def ensure_database(url):
+    target = make_url(url)
+    maintenance = psycopg2.connect(
+        dbname="postgres",
+        user=target.username,
+        password=target.password,
+        host=target.host,
+        port=target.port,
+        connect_timeout=10,
+    )
+    maintenance.autocommit = True
+    with maintenance, maintenance.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,))
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(
+                sql.Identifier(target.database)))
+            print(f"created database {target.database}")
+    maintenance.close()
+
+
+if __name__ == "__main__":
+    ensure_database(sys.argv[1])

@@ -1,0 +1,1 @@
+"""The users service's tests (unittest, run by `python manage.py test`)."""

@@ -1,0 +1,55 @@
+"""BaseTestCase: a fresh app on the test database, with fresh tables per test."""
+
+import os
+import unittest
+
+from flask import current_app
+
+from project import create_app, db
+from project.config import TestingConfig, normalise_database_url
+
+TESTING_SETTINGS = "project.config.TestingConfig"
+
+
+def test_database_url():
+    """Return the URL the tests must use (DATABASE_TEST_URL, normalised)."""
+    return TestingConfig().SQLALCHEMY_DATABASE_URI
+
+
+def assert_test_database():
+    """Refuse to go on unless the current app's engine is bound to the test database.
+
+    Checking the config is not enough: Flask-SQLAlchemy builds engines once, in
+    `init_app`, so an app reconfigured afterwards keeps talking to its old database.
+    """
+    actual = db.engine.url.render_as_string(hide_password=False)
+    expected = test_database_url()
+    if not current_app.testing or actual != expected:
+        raise RuntimeError(
+            f"Refusing to run tests against {db.engine.url!r}: "
+            "not the test database (DATABASE_TEST_URL)."
+        )
+    if expected == development_database_url():
+        raise RuntimeError("DATABASE_TEST_URL must not be the same as DATABASE_URL.")
+
+
+def development_database_url():
+    url = os.environ.get("DATABASE_URL")
+    return normalise_database_url(url) if url else None
+
+
+class BaseTestCase(unittest.TestCase):
+    """Each test gets the testing app, an app context, empty tables and a client."""
+
+    def setUp(self):
+        self.app = create_app(TESTING_SETTINGS)
+        self.app_context = self.app.app_context()
+        self.app_context.push()
+        assert_test_database()
+        db.create_all()
+        self.client = self.app.test_client()
+
+    def tearDown(self):
+        db.session.remove()
+        db.drop_all()
+        self.app_context.pop()

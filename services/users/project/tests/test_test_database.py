@@ -1,0 +1,98 @@
+"""The tests refuse any database but the test one; URLs name our driver."""
+
+import os
+import unittest
+from unittest import mock
+
+from sqlalchemy import create_engine, text
+
+from project import create_app, db
+from project.config import TestingConfig, normalise_database_url
+from project.tests.base import BaseTestCase, assert_test_database, test_database_url
+
+
+class TestTestDatabaseGuard(unittest.TestCase):
+
+    def test_refuses_app_reconfigured_after_init(self):
+        """Ensure the course's pattern (reconfigure a built app) is refused.
+
+        Flask-SQLAlchemy 3 keeps the engine made at init_app, so such an app would
+        run the tests against the development database.
+        """
+        app = create_app("project.config.DevelopmentConfig")
+        app.config.from_object(TestingConfig())
+        with app.app_context():
+            self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"], test_database_url())
+            with self.assertRaises(RuntimeError):
+                assert_test_database()
+
+    def test_refuses_test_url_equal_to_development_url(self):
+        """Ensure DATABASE_TEST_URL pointing at DATABASE_URL is refused."""
+        with mock.patch.dict(os.environ, {"DATABASE_URL": test_database_url()}):
+            app = create_app("project.config.TestingConfig")
+            with app.app_context(), self.assertRaises(RuntimeError):
+                assert_test_database()
+
+
+class TestBaseTestCaseDatabase(BaseTestCase):
+
+    def test_engine_is_the_test_database(self):
+        """Ensure BaseTestCase's engine talks to DATABASE_TEST_URL on PostgreSQL."""
+        self.assertEqual(
+            db.engine.url.render_as_string(hide_password=False), test_database_url()
+        )
+        self.assertEqual(db.engine.dialect.name, "postgresql")
+
+
+class TestDatabaseUrls(unittest.TestCase):
+
+    def test_postgres_scheme_names_psycopg2(self):
+        """Ensure postgres:// and postgresql:// both become postgresql+psycopg2://."""
+        for scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
+            with self.subTest(scheme=scheme):
+                self.assertEqual(
+                    normalise_database_url(f"{scheme}://u:p%40ss@db:5432/users_dev"),
+                    "postgresql+psycopg2://u:p%40ss@db:5432/users_dev",
+                )
+
+    def test_other_urls_unchanged(self):
+        """Ensure SQLite URLs are left as they are."""
+        self.assertEqual(normalise_database_url("sqlite:////tmp/x.db"), "sqlite:////tmp/x.db")
+
+    def test_both_schemes_connect(self):
+        """Ensure a postgres:// and a bare postgresql:// URL really connect."""
+        url = test_database_url().replace("postgresql+psycopg2://", "postgres://", 1)
+        for raw in (url, url.replace("postgres://", "postgresql://", 1)):
+            with self.subTest(url=raw):
+                engine = create_engine(normalise_database_url(raw))
+                with engine.connect() as connection:
+                    self.assertEqual(connection.execute(text("select 1")).scalar(), 1)
+                engine.dispose()
+
+
+class TestProductionRefusals(unittest.TestCase):
+
+    def test_production_needs_secret_key(self):
+        """Ensure ProductionConfig refuses to start without SECRET_KEY."""
+        environment = {"DATABASE_URL": "postgresql://db/users_prod", "SECRET_KEY": ""}
+        with mock.patch.dict(os.environ, environment):
+            with self.assertRaisesRegex(RuntimeError, "SECRET_KEY"):
+                create_app("project.config.ProductionConfig")
+
+    def test_production_needs_database_url(self):
+        """Ensure ProductionConfig refuses to start without DATABASE_URL."""
+        with mock.patch.dict(os.environ, {"SECRET_KEY": "s"}):
+            os.environ.pop("DATABASE_URL", None)
+            with self.assertRaisesRegex(RuntimeError, "DATABASE_URL"):
+                create_app("project.config.ProductionConfig")
+
+    def test_toolbar_only_in_development(self):
+        """Ensure the debug toolbar is mounted in development only."""
+        development = create_app("project.config.DevelopmentConfig")
+        testing = create_app("project.config.TestingConfig")
+        self.assertIn("debugtoolbar", development.blueprints)
+        self.assertNotIn("debugtoolbar", testing.blueprints)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,172 @@
+"""manage.py: exit codes, the summary line, coverage, recreate_db, seed_db, shell."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+import coverage
+from sqlalchemy import create_engine, text
+
+from project import config
+from project.commands import COVERAGE_RC, USERS_DIR
+from project.tests.support import child_env, run_manage, scratch_database
+
+FAILING_MODULE = """
+import unittest
+
+class Failing(unittest.TestCase):
+    def test_passes(self):
+        self.assertTrue(True)
+
+    def test_fails(self):
+        self.assertEqual(1, 2)
+"""
+
+
+class TestTestCommand(unittest.TestCase):
+
+    def run_module(self, source):
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "sample_tests.py"), "w") as module:
+                module.write(textwrap.dedent(source))
+            env = child_env(PYTHONPATH=folder)
+            return run_manage("test", "sample_tests", env=env)
+
+    def test_failing_tests_exit_non_zero(self):
+        """Ensure `manage.py test` exits 1 and says `1 passed, 1 failed` on a failure."""
+        result = self.run_module(FAILING_MODULE)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout.strip().splitlines()[-1], "1 passed, 1 failed")
+        self.assertIn("FAILED (failures=1)", result.stderr)
+
+    def test_passing_tests_exit_zero(self):
+        """Ensure passing tests exit 0 with the summary line."""
+        result = self.run_module(FAILING_MODULE.replace("1, 2", "2, 2"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip().splitlines()[-1], "2 passed, 0 failed")
+
+    def test_no_tests_is_a_failure(self):
+        """Ensure a run that finds no test does not pass."""
+        result = self.run_module("import unittest\n")
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout.strip().splitlines()[-1], "0 passed, 0 failed")
+
+
+class TestCovCommand(unittest.TestCase):
+
+    def test_cov_counts_module_level_lines_and_writes_html(self):
+        """Ensure cov measures from before the app is imported and writes htmlcov/."""
+        with tempfile.TemporaryDirectory() as folder:
+            env = child_env(COVERAGE_FILE=os.path.join(folder, ".coverage"))
+            result = run_manage("cov", "project.tests.test_config", env=env, cwd=folder)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertTrue(os.path.isfile(os.path.join(folder, "htmlcov", "index.html")))
+            executed = executed_lines(os.path.join(folder, ".coverage"), config.__file__)
+            self.assertIn(line_number(config.__file__, "class BaseConfig:"), executed)
+            self.assertIn("project/config.py", result.stdout)
+
+    def test_cov_exits_non_zero_when_tests_fail(self):
+        """Ensure cov passes the tests' failure on as its exit code."""
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "sample_tests.py"), "w") as module:
+                module.write(textwrap.dedent(FAILING_MODULE))
+            env = child_env(PYTHONPATH=folder,
+                            COVERAGE_FILE=os.path.join(folder, ".coverage"))
+            result = run_manage("cov", "sample_tests", env=env, cwd=folder)
+            self.assertEqual(result.returncode, 1)
+
+    def test_coverage_not_active_when_app_is_imported(self):
+        """Ensure importing manage (as gunicorn does) starts no coverage."""
+        script = "import coverage, manage; print(coverage.Coverage.current() is None)"
+        result = run_python(script)
+        self.assertEqual(result.stdout.strip(), "True", result.stderr)
+        self.assertTrue(os.path.isfile(COVERAGE_RC))
+
+
+def executed_lines(data_file, source_file):
+    data = coverage.CoverageData(basename=data_file)
+    data.read()
+    return set(data.lines(os.path.realpath(source_file)) or ())
+
+
+def line_number(source_file, text):
+    with open(source_file) as source:
+        for number, line in enumerate(source, start=1):
+            if line.startswith(text):
+                return number
+    raise AssertionError(f"{text!r} not in {source_file}")
+
+
+def run_python(script):
+    """Run a Python snippet in the users folder, with a clean environment."""
+    return subprocess.run([sys.executable, "-c", script], cwd=USERS_DIR,
+                          env=child_env(), capture_output=True, text=True, check=False)
+
+
+class TestDatabaseCommands(unittest.TestCase):
+
+    def setUp(self):
+        self.database = scratch_database("commands")
+        self.url = self.database.__enter__()
+        self.env = child_env(DATABASE_URL=self.url)
+
+    def tearDown(self):
+        self.database.__exit__(None, None, None)
+
+    def usernames(self):
+        engine = create_engine(self.url)
+        with engine.connect() as connection:
+            rows = connection.execute(text("select username from users order by id"))
+            names = [row[0] for row in rows]
+        engine.dispose()
+        return names
+
+    def test_recreate_db_builds_schema_from_migrations(self):
+        """Ensure recreate_db leaves the migrated schema: `db check` finds no drift."""
+        for _ in range(2):
+            result = run_manage("recreate_db", env=self.env)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        check = run_manage("db", "check", env=self.env)
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.assertIn("No new upgrade operations detected.", check.stdout + check.stderr)
+
+    def test_recreate_db_empties_the_table(self):
+        """Ensure recreate_db drops the users that were there."""
+        run_manage("recreate_db", env=self.env)
+        run_manage("seed_db", env=self.env)
+        run_manage("recreate_db", env=self.env)
+        self.assertEqual(self.usernames(), [])
+
+    def test_seed_db_is_idempotent(self):
+        """Ensure seed_db adds the course's two users, and a second run adds nothing."""
+        self.assertEqual(run_manage("db", "upgrade", env=self.env).returncode, 0)
+        for _ in range(2):
+            result = run_manage("seed_db", env=self.env)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.usernames(), ["michael", "michaelherman"])
+
+    def test_shell_context(self):
+        """Ensure `manage.py shell` offers app, db and User."""
+        run_manage("db", "upgrade", env=self.env)
+        script = "print(json.dumps([app.name, db.engine.dialect.name, User.__tablename__]))"
+        result = run_manage("shell", env=self.env, stdin="import json\n" + script + "\n")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        printed = re.search(r"\[.*\]", result.stdout)
+        self.assertIsNotNone(printed, result.stdout)
+        self.assertEqual(json.loads(printed.group()), ["project", "postgresql", "users"])
+
+    def test_commands_keep_course_spelling(self):
+        """Ensure the course's command names are listed as it spells them."""
+        result = run_manage("--help", env=self.env)
+        for name in ("recreate_db", "seed_db", "test", "cov", "db", "run", "shell"):
+            with self.subTest(name=name):
+                self.assertRegex(result.stdout, rf"\n  {name}\s")
+
+
+if __name__ == "__main__":
+    unittest.main()

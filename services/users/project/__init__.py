@@ -3,6 +3,7 @@
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
 
 from project.api.models import User
@@ -25,6 +26,7 @@ def create_app(settings=None):
     """
     app = Flask(__name__)
     load_config(app, settings)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -40,6 +42,14 @@ def load_config(app, settings):
     )
     config_class = import_string(settings) if isinstance(settings, str) else settings
     app.config.from_object(config_class())
+
+
+def register_proxy(app):
+    """Believe X-Forwarded-* only from the configured number of proxies in front."""
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
+                                x_port=hops, x_prefix=hops)
 
 
 def register_extensions(app):

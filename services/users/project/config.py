@@ -45,6 +45,11 @@ class BaseConfig:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
     @property
+    def TRUSTED_PROXY_HOPS(self):
+        """How many proxies (nginx) stand in front; their X-Forwarded-* are believed."""
+        return int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
+
+    @property
     def SQLALCHEMY_DATABASE_URI(self):
         return normalise_database_url(
             os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 make test
-bash scripts/sqlite_smoke.sh
+.venv/bin/python scripts/run_smoke.py

@@ -21,9 +21,16 @@ pg_is_up() {
 }
 
 ensure_postgres() {
-  command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-client
-  pg_is_up && return 0
   local version
+  if ! command -v pg_ctlcluster >/dev/null; then
+    apt_install postgresql postgresql-client
+    # A fresh CI cluster: let the tests connect as postgres over loopback without a password.
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    sed -i -E 's/^(host\s+all\s+all\s+\S+\s+)\S+$/\1trust/' \
+      "/etc/postgresql/${version}/main/pg_hba.conf"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main restart || true
+  fi
+  pg_is_up && return 0
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   pg_ctlcluster --skip-systemctl-redirect "$version" main start
   for _ in $(seq 1 30); do

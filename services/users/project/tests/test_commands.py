@@ -13,7 +13,7 @@ import coverage
 from sqlalchemy import create_engine, text
 
 from project import config
-from project.commands import COVERAGE_RC, USERS_DIR
+from project.commands import USERS_DIR
 from project.tests.support import child_env, run_manage, scratch_database
 
 FAILING_MODULE = """
@@ -85,7 +85,6 @@ class TestCovCommand(unittest.TestCase):
         script = "import coverage, manage; print(coverage.Coverage.current() is None)"
         result = run_python(script)
         self.assertEqual(result.stdout.strip(), "True", result.stderr)
-        self.assertTrue(os.path.isfile(COVERAGE_RC))
 
 
 def executed_lines(data_file, source_file):
@@ -111,12 +110,8 @@ def run_python(script):
 class TestDatabaseCommands(unittest.TestCase):
 
     def setUp(self):
-        self.database = scratch_database("commands")
-        self.url = self.database.__enter__()
+        self.url = self.enterContext(scratch_database("commands"))
         self.env = child_env(DATABASE_URL=self.url)
-
-    def tearDown(self):
-        self.database.__exit__(None, None, None)
 
     def usernames(self):
         engine = create_engine(self.url)

@@ -100,11 +100,7 @@ class MigrationChecks:
 class TestPostgresMigrations(MigrationChecks, unittest.TestCase):
 
     def setUp(self):
-        self.database = scratch_database("migrations")
-        self.url = self.database.__enter__()
-
-    def tearDown(self):
-        self.database.__exit__(None, None, None)
+        self.url = self.enterContext(scratch_database("migrations"))
 
     def test_psql_shows_unique_constraints(self):
         """Ensure PostgreSQL records them as UNIQUE constraints, as `\\d users` prints."""
@@ -122,11 +118,8 @@ class TestPostgresMigrations(MigrationChecks, unittest.TestCase):
 class TestSqliteMigrations(MigrationChecks, unittest.TestCase):
 
     def setUp(self):
-        self.folder = tempfile.TemporaryDirectory()
-        self.url = "sqlite:///" + os.path.join(self.folder.name, "users.db")
-
-    def tearDown(self):
-        self.folder.cleanup()
+        folder = self.enterContext(tempfile.TemporaryDirectory())
+        self.url = "sqlite:///" + os.path.join(folder, "users.db")
 
 
 if __name__ == "__main__":

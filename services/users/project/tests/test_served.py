@@ -15,19 +15,13 @@ class TestServedApp(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.database = scratch_database("served")
-        cls.database_url = cls.database.__enter__()
+        cls.database_url = cls.enterClassContext(scratch_database("served"))
         migrated = run_manage("db", "upgrade", env=child_env(DATABASE_URL=cls.database_url))
-        assert migrated.returncode == 0, migrated.stderr
+        if migrated.returncode != 0:
+            raise RuntimeError("db upgrade failed: " + migrated.stderr)
         cls.engine = create_engine(cls.database_url)
-        cls.server = served_app(cls.database_url, workers=2)
-        cls.base_url = cls.server.__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.__exit__(None, None, None)
-        cls.engine.dispose()
-        cls.database.__exit__(None, None, None)
+        cls.addClassCleanup(cls.engine.dispose)
+        cls.base_url = cls.enterClassContext(served_app(cls.database_url, workers=2))
 
     def tearDown(self):
         with self.engine.begin() as connection:

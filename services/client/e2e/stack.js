@@ -1,0 +1,302 @@
+/**
+ * The production stack on loopback, for the browser test: PostgreSQL (a scratch
+ * database), the users service under gunicorn with ProductionConfig, and Debian's
+ * nginx running the project's prod.conf, its `client` and `users` hosts mapped to
+ * loopback ports, plus a server block that plays the client image (the built
+ * bundle served as static files).
+ *
+ * Everything it starts it stops again, with bounded waits.
+ */
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
+const CLIENT_DIR = path.dirname(E2E_DIR);
+const REPO_ROOT = path.resolve(CLIENT_DIR, '..', '..');
+const USERS_DIR = path.join(REPO_ROOT, 'services', 'users');
+const PROD_CONF =
+  process.env.E2E_NGINX_CONF ?? path.join(REPO_ROOT, 'services', 'nginx', 'prod.conf');
+
+const POSTGRES_URL = process.env.E2E_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432';
+const DATABASE_NAME = 'users_e2e';
+const VENV = process.env.E2E_VENV ?? path.join(REPO_ROOT, '.venv');
+const NGINX = process.env.E2E_NGINX ?? '/usr/sbin/nginx';
+const MIME_TYPES = '/etc/nginx/mime.types';
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+// Servers still running when node exits (a crash, an interrupted run) are killed.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export const ARTIFACTS_DIR = path.join(E2E_DIR, 'artifacts');
+export const DIST_DIR = path.join(CLIENT_DIR, 'dist');
+
+/** Start the stack; resolve to `{ baseUrl, databaseUrl, stop }`. */
+export async function startStack() {
+  const runDir = path.join(ARTIFACTS_DIR, 'stack');
+  fs.rmSync(runDir, { recursive: true, force: true });
+  fs.mkdirSync(runDir, { recursive: true });
+  const stack = new Stack(runDir);
+  try {
+    await stack.start();
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return stack;
+}
+
+class Stack {
+  constructor(runDir) {
+    this.runDir = runDir;
+    this.children = [];
+    this.databaseUrl = `${POSTGRES_URL}/${DATABASE_NAME}`;
+    this.baseUrl = null;
+    this.createdDatabase = false;
+  }
+
+  async start() {
+    checkPrerequisites();
+    recreateDatabase();
+    this.createdDatabase = true;
+    this.migrate();
+    const [usersPort, clientPort, nginxPort] = await freePorts(3);
+    const usersUrl = await this.startUsers(usersPort);
+    await waitForHttp(`${usersUrl}/users/ping`, this.children.at(-1));
+    this.baseUrl = await this.startNginx({ nginxPort, clientPort, usersPort });
+    await waitForHttp(`http://127.0.0.1:${clientPort}/`, this.children.at(-1));
+    await waitForHttp(`${this.baseUrl}/users/ping`, this.children.at(-1));
+    await waitForHttp(`${this.baseUrl}/`, this.children.at(-1));
+  }
+
+  usersEnv() {
+    return {
+      ...process.env,
+      APP_SETTINGS: 'project.config.ProductionConfig',
+      DATABASE_URL: this.databaseUrl,
+      SECRET_KEY: 'e2e-not-a-secret',
+      PYTHONUNBUFFERED: '1',
+    };
+  }
+
+  migrate() {
+    const result = spawnSync(path.join(VENV, 'bin', 'python'), ['manage.py', 'db', 'upgrade'], {
+      cwd: USERS_DIR,
+      env: this.usersEnv(),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    if (result.status !== 0) {
+      throw new Error(`manage.py db upgrade failed:\n${result.stderr || result.error}`);
+    }
+  }
+
+  async startUsers(port) {
+    const config = path.join(USERS_DIR, 'gunicorn.conf.py');
+    const args = fs.existsSync(config) ? ['-c', config] : [];
+    // Command-line settings win over the config file's, so the port is ours; the
+    // control socket's default path is shared by every gunicorn run as this user.
+    args.push('--bind', `127.0.0.1:${port}`, '--workers', '2', '--no-control-socket', 'manage:app');
+    this.spawn('gunicorn', path.join(VENV, 'bin', 'gunicorn'), args, {
+      cwd: USERS_DIR,
+      env: this.usersEnv(),
+    });
+    return `http://127.0.0.1:${port}`;
+  }
+
+  async startNginx({ nginxPort, clientPort, usersPort }) {
+    const nginxDir = path.join(this.runDir, 'nginx');
+    fs.mkdirSync(nginxDir, { recursive: true });
+    const prodConf = mapProdConf(fs.readFileSync(PROD_CONF, 'utf8'), {
+      listen: `127.0.0.1:${nginxPort}`,
+      hosts: { client: `127.0.0.1:${clientPort}`, users: `127.0.0.1:${usersPort}` },
+    });
+    fs.writeFileSync(path.join(nginxDir, 'prod.conf'), prodConf);
+    const mainConf = path.join(nginxDir, 'nginx.conf');
+    fs.writeFileSync(mainConf, nginxMainConf(nginxDir, clientPort));
+    const errorLog = path.join(nginxDir, 'error.log');
+    const test = spawnSync(NGINX, ['-t', '-q', '-p', nginxDir, '-e', errorLog, '-c', mainConf], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    if (test.status !== 0) {
+      throw new Error(`nginx -t rejected the configuration:\n${test.stderr || test.error}`);
+    }
+    this.spawn('nginx', NGINX, ['-p', nginxDir, '-e', errorLog, '-c', mainConf], {});
+    return `http://127.0.0.1:${nginxPort}`;
+  }
+
+  spawn(name, command, args, options) {
+    const log = fs.openSync(path.join(this.runDir, `${name}.log`), 'a');
+    const child = spawn(command, args, { ...options, stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    child.label = name;
+    running.add(child);
+    child.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', (error) => resolve({ error }));
+    }).finally(() => running.delete(child));
+    this.children.push(child);
+    return child;
+  }
+
+  /** Stop the servers, newest first, then drop the scratch database. */
+  async stop() {
+    for (const child of this.children.reverse()) {
+      await stopChild(child);
+    }
+    this.children = [];
+    if (this.createdDatabase) {
+      psql(`DROP DATABASE IF EXISTS ${DATABASE_NAME} WITH (FORCE)`);
+      this.createdDatabase = false;
+    }
+  }
+
+  /** Return the last lines of each server's log, to explain a failure. */
+  logTails(lines = 20) {
+    return fs
+      .readdirSync(this.runDir, { recursive: true })
+      .filter((name) => name.endsWith('.log'))
+      .map((name) => {
+        const text = fs.readFileSync(path.join(this.runDir, name), 'utf8');
+        return `--- ${name}\n${text.split('\n').slice(-lines).join('\n')}`;
+      })
+      .join('\n');
+  }
+}
+
+function checkPrerequisites() {
+  const missing = [
+    [path.join(DIST_DIR, 'index.html'), 'the built client (run `npm run build`)'],
+    [path.join(VENV, 'bin', 'gunicorn'), 'the users service virtualenv (run `make install`)'],
+    [PROD_CONF, "the project's nginx configuration"],
+    [NGINX, "nginx (Debian's nginx package)"],
+    [MIME_TYPES, "nginx's mime.types (Debian's nginx package)"],
+  ].filter(([file]) => !fs.existsSync(file));
+  if (missing.length) {
+    throw new Error(`Missing ${missing.map(([file, what]) => `${what}: ${file}`).join('; ')}`);
+  }
+}
+
+/**
+ * Return prod.conf with its server listening on `listen` and the compose hostnames
+ * in `hosts` (name -> host:port) pointed at loopback, wherever they are named as
+ * upstream servers or proxy_pass targets.
+ */
+export function mapProdConf(conf, { listen, hosts }) {
+  const upstreams = new Set([...conf.matchAll(/\bupstream\s+([\w.-]+)\s*\{/g)].map((m) => m[1]));
+  let listened = false;
+  return conf
+    .replace(/^(\s*)listen\s+[^;]*;/gm, (_, indent) => {
+      if (listened) return `${indent}# (listen line dropped for the loopback copy)`;
+      listened = true;
+      return `${indent}listen ${listen};`;
+    })
+    .replace(
+      /(\bserver\s+|\bproxy_pass\s+https?:\/\/)([\w.-]+)(:\d+)?/g,
+      (match, prefix, host) => {
+        const isUpstreamName = prefix.startsWith('proxy_pass') && upstreams.has(host);
+        return hosts[host] && !isUpstreamName ? `${prefix}${hosts[host]}` : match;
+      },
+    );
+}
+
+function nginxMainConf(nginxDir, clientPort) {
+  const temp = (name) => path.join(nginxDir, `${name}_temp`);
+  return `daemon off;
+worker_processes 1;
+pid ${path.join(nginxDir, 'nginx.pid')};
+error_log ${path.join(nginxDir, 'error.log')} info;
+
+events {
+  worker_connections 256;
+}
+
+http {
+  include ${MIME_TYPES};
+  default_type application/octet-stream;
+  access_log ${path.join(nginxDir, 'access.log')};
+  client_body_temp_path ${temp('client_body')};
+  proxy_temp_path ${temp('proxy')};
+  fastcgi_temp_path ${temp('fastcgi')};
+  uwsgi_temp_path ${temp('uwsgi')};
+  scgi_temp_path ${temp('scgi')};
+
+  # The client container: the built bundle as static files, as Dockerfile-prod serves it.
+  server {
+    listen 127.0.0.1:${clientPort};
+    root ${DIST_DIR};
+    index index.html;
+  }
+
+  include ${path.join(nginxDir, 'prod.conf')};
+}
+`;
+}
+
+function psql(...commands) {
+  const args = [`${POSTGRES_URL}/postgres`, '-X', '-q', '-v', 'ON_ERROR_STOP=1'];
+  for (const command of commands) args.push('-c', command);
+  const result = spawnSync('psql', args, { encoding: 'utf8', timeout: 30_000 });
+  if (result.status !== 0) {
+    throw new Error(`psql failed (${commands.join('; ')}):\n${result.stderr || result.error}`);
+  }
+}
+
+function recreateDatabase() {
+  psql(`DROP DATABASE IF EXISTS ${DATABASE_NAME} WITH (FORCE)`, `CREATE DATABASE ${DATABASE_NAME}`);
+}
+
+async function freePorts(count) {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve(server));
+      }),
+    ),
+  );
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+async function waitForHttp(url, child) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let lastProblem = 'no answer';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${child.label} exited before ${url} answered`);
+    }
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return;
+      lastProblem = `HTTP ${response.status}`;
+    } catch (error) {
+      lastProblem = error.cause?.code ?? error.message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} did not answer within ${READY_TIMEOUT_MS} ms (${lastProblem})`);
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  // Unreferenced timers: a deadline that is not reached must not keep node running.
+  const deadline = () => sleep(STOP_TIMEOUT_MS, false, { ref: false });
+  child.kill('SIGTERM');
+  if ((await Promise.race([child.exited, deadline()])) === false) {
+    child.kill('SIGKILL');
+    await Promise.race([child.exited, deadline()]);
+  }
+}

@@ -31,3 +31,12 @@ test: lint
 cov: install
 	$(PY) scripts/ensure_database.py "$(DATABASE_TEST_URL)"
 	cd $(USERS) && $(PY) manage.py cov
+
+# The service against a raw WSGI floor under wrk (about 8 minutes); writes docs/benchmarks.md.
+# Needs wrk (apt-get install wrk). BENCH_ARGS passes options: see `python bench/run.py -h`.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: install
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+	  $(PY) bench/run.py --out docs/benchmarks.md $(BENCH_ARGS)

@@ -1,0 +1,587 @@
+"""Benchmark the users service side by side with a floor, and write the table.
+
+On loopback: a scratch PostgreSQL database migrated with the service's migrations and
+seeded with users; the service as production runs it (services/users/gunicorn.conf.py,
+ProductionConfig); the floor (bench/floor.py, raw WSGI on psycopg2) under the same
+gunicorn settings; and, for POST /users, the service on two sync workers. wrk drives
+them in interleaved rounds (A B A B ...) and the medians go to a markdown table.
+
+Run it with the project's venv: `make bench` (see docs/benchmarks.md).
+"""
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+USERS_DIR = ROOT / "services" / "users"
+BENCH_DIR = ROOT / "bench"
+GUNICORN_CONF = USERS_DIR / "gunicorn.conf.py"
+WRK_SCRIPT = BENCH_DIR / "wrk.lua"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/users_bench"
+# The comparison POST must beat: the same service, but two sync workers.
+SYNC_WORKERS = ["--workers", "2", "--worker-class", "sync", "--threads", "1"]
+# Environment the service reads; none of the caller's may leak into the servers.
+APP_ENV_NAMES = ("APP_SETTINGS", "DATABASE_URL", "SECRET_KEY", "FLASK_APP", "FLASK_DEBUG",
+                 "COVERAGE_PROCESS_START")
+RESULTS_START = "<!-- bench:results:start -->"
+RESULTS_END = "<!-- bench:results:end -->"
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Route:
+    label: str
+    method: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk run against one server."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+    @property
+    def rps(self):
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+# ---------------------------------------------------------------------------- database
+
+class Database:
+    """A scratch database, dropped and created afresh, dropped again at the end."""
+
+    def __init__(self, url):
+        self.url = url
+        self.name = psycopg2.extensions.parse_dsn(url)["dbname"]
+        self.admin_dsn = url.rsplit("/", 1)[0] + "/postgres"
+
+    def __enter__(self):
+        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        self._admin("CREATE DATABASE {}")
+        return self
+
+    def __exit__(self, *exc):
+        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+    def _admin(self, statement):
+        conn = psycopg2.connect(self.admin_dsn)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
+        finally:
+            conn.close()
+
+    def execute(self, statement, params=(), autocommit=False):
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = autocommit
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement, params)
+                rows = cursor.fetchall() if cursor.description else None
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def migrate(self):
+        """Build the schema with the service's own migrations (`flask db upgrade`)."""
+        env = service_env(self.url)
+        subprocess.run([sys.executable, "manage.py", "db", "upgrade"], cwd=USERS_DIR,
+                       env=env, check=True, capture_output=True, timeout=120)
+
+    def count(self):
+        return self.execute("SELECT count(*) FROM users")[0][0]
+
+    def grow_to(self, users):
+        """Add seeded users until the table holds `users` of them."""
+        start = self.count() + 1
+        self.execute(
+            "INSERT INTO users (username, email) SELECT 'user' || n, 'user' || n || "
+            "'@example.com' FROM generate_series(%s, %s) AS n", (start, users))
+        self.execute("VACUUM ANALYZE users", autocommit=True)
+
+    def keep_first(self, users):
+        """Delete what a POST run added, so every run sees the same table."""
+        self.execute("DELETE FROM users WHERE id > %s", (users,))
+        self.execute("VACUUM ANALYZE users", autocommit=True)
+
+    def server_version(self):
+        return self.execute("SHOW server_version")[0][0]
+
+
+# ---------------------------------------------------------------------------- servers
+
+def service_env(database_url, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in APP_ENV_NAMES}
+    env.update(APP_SETTINGS="project.config.ProductionConfig", DATABASE_URL=database_url,
+               SECRET_KEY="bench-secret", **extra)
+    return env
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A gunicorn serving `app` from `chdir`, with the committed config plus `overrides`."""
+
+    def __init__(self, name, app, chdir, database_url, overrides, log_dir):
+        self.name, self.app, self.chdir = name, app, chdir
+        self.database_url, self.overrides = database_url, overrides
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.process = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self, *extra):
+        config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []
+        return [sys.executable, "-m", "gunicorn", *config, "--chdir", str(self.chdir),
+                "--bind", f"127.0.0.1:{self.port}", *self.overrides, *extra, self.app]
+
+    def settings(self):
+        """Return the worker settings gunicorn resolves for this server."""
+        self.port = self.port or free_port()
+        printed = subprocess.run(self.command("--print-config"), cwd=self.chdir,
+                                 env=service_env(self.database_url), capture_output=True,
+                                 text=True, timeout=60, check=True).stdout
+        wanted = ("workers", "worker_class", "threads", "worker_connections", "keepalive")
+        pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
+        values = {name.strip(): value.strip() for name, value in pairs}
+        return {name: values[name] for name in wanted if name in values}
+
+    def start(self, timeout=60):
+        self.port = free_port()
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.command(), cwd=self.chdir, stdout=log,
+                                        stderr=subprocess.STDOUT,
+                                        env=service_env(self.database_url))
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}:\n"
+                                   + self.log_path.read_text()[-2000:])
+            with contextlib.suppress(OSError):
+                if fetch("GET", self.url + "/users/ping")[0] == 200:
+                    return self
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer within {timeout} s")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def workers(self):
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(child) for child in children]
+
+    def memory(self):
+        """Return {worker pid: (current RSS, peak RSS)} in bytes."""
+        found = {}
+        for pid in self.workers():
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+                kb = {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
+                found[pid] = (kb["VmRSS"], kb["VmHWM"])
+        return found
+
+
+def fetch(method, url, body=None):
+    """Send one request; return (status, raw body bytes)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+# ---------------------------------------------------------------------------- checks
+
+def check_same_answers(service, floor, database, users):
+    """Stop unless the floor answers the benchmark's requests exactly as the service."""
+    probes = [("GET", "/users/ping", None), ("GET", "/users/1", None),
+              ("GET", f"/users/{users}", None), ("GET", "/users/0", None),
+              ("GET", "/users/99999999999", None), ("GET", "/users", None)]
+    for method, path, body in probes:
+        expect_same(method, path, fetch(method, service.url + path, body),
+                    fetch(method, floor.url + path, body))
+    posts = [
+        ({"username": "probe-a", "email": "probe-a@mherman.org"},
+         {"username": "probe-b", "email": "probe-b@mherman.org"}),
+        ({"username": "probe-c", "email": "probe-b@mherman.org"},
+         {"username": "probe-d", "email": "probe-a@mherman.org"}),
+        ({"username": "probe-b", "email": "probe-e@mherman.org"},
+         {"username": "probe-a", "email": "probe-f@mherman.org"}),
+    ]
+    for service_user, floor_user in posts:
+        service_answer = fetch("POST", service.url + "/users", service_user)
+        floor_answer = fetch("POST", floor.url + "/users", floor_user)
+        # A new user's message names its own email: compare with the emails swapped.
+        swapped = floor_answer[1].replace(floor_user["email"].encode(),
+                                          service_user["email"].encode())
+        expect_same("POST", "/users", service_answer, (floor_answer[0], swapped))
+    database.keep_first(users)
+
+
+def expect_same(method, path, service_answer, floor_answer):
+    if service_answer != floor_answer:
+        raise SystemExit(f"The floor answers {method} {path} unlike the service:\n"
+                         f"  service: {service_answer!r:.300}\n  floor:   {floor_answer!r:.300}")
+
+
+# ---------------------------------------------------------------------------- wrk
+
+def wrk(url, connections, seconds, timeout, post_tag=None):
+    env = dict(os.environ)
+    env.pop("BENCH_POST_TAG", None)
+    if post_tag:
+        env["BENCH_POST_TAG"] = post_tag
+    command = ["wrk", "-t", str(min(2, connections)), "-c", str(connections),
+               "-d", f"{seconds}s", "--timeout", f"{timeout}s", "-s", str(WRK_SCRIPT), url]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True,
+                              timeout=seconds + timeout + 60, check=True)
+    line = next(line for line in finished.stdout.splitlines() if line.startswith("BENCH_JSON "))
+    raw = json.loads(line[len("BENCH_JSON "):])
+    sockets = sum(raw[kind] for kind in ("connect", "read", "write", "timeout"))
+    return Run(requests=raw["requests"], seconds=raw["duration_us"] / 1e6,
+               p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
+               non_2xx=raw["status"], socket_errors=sockets)
+
+
+class Bench:
+    """Interleaved wrk rounds over a set of servers."""
+
+    def __init__(self, args, database):
+        self.args, self.database = args, database
+        self.runs = 0
+
+    def drive(self, server, route, seconds=None, connections=None, timeout=None):
+        args = self.args
+        self.runs += 1
+        tag = f"{server.name}-{self.runs}-{time.time_ns() % 10**9}"
+        run = wrk(server.url + route.path, connections or args.connections,
+                  seconds or args.duration, timeout or args.timeout,
+                  post_tag=tag if route.method == "POST" else None)
+        if route.method == "POST":
+            self.database.keep_first(args.users)
+        return run
+
+    def interleave(self, servers, route):
+        """Warm each server up on `route`, then drive them in turn for the rounds."""
+        for server in servers:
+            self.drive(server, route, seconds=self.args.warmup)
+        runs = {server.name: [] for server in servers}
+        for round_number in range(1, self.args.rounds + 1):
+            for server in servers:
+                run = self.drive(server, route)
+                runs[server.name].append(run)
+                log(f"  {route.label:<20} round {round_number} {server.name:<13} "
+                    f"{run.rps:9.1f} req/s  p50 {run.p50_ms:7.2f} ms  "
+                    f"p99 {run.p99_ms:7.2f} ms  non-2xx {run.non_2xx}  "
+                    f"socket errors {run.socket_errors}")
+        return runs
+
+    def scale(self, servers, route, users):
+        """Drive fresh servers on `route`; return runs and each server's worst growth."""
+        for server in servers:
+            server.start()
+            self.drive(server, Route("ping", "GET", "/users/ping"), seconds=1)
+        idle = {server.name: server.memory() for server in servers}
+        runs = {server.name: [] for server in servers}
+        timeout = max(self.args.timeout, 60)
+        for _ in range(self.args.scale_rounds):
+            for server in servers:
+                run = self.drive(server, route, seconds=self.args.scale_duration,
+                                 connections=self.args.scale_connections, timeout=timeout)
+                runs[server.name].append(run)
+                log(f"  GET /users at {users:>7} {server.name:<8} {ms_per_request(run):8.2f} "
+                    f"ms/request  p50 {run.p50_ms:8.2f} ms  non-2xx {run.non_2xx}  "
+                    f"socket errors {run.socket_errors}")
+        memory = {}
+        for server in servers:
+            after = server.memory()
+            growth = [after[pid][1] - rss for pid, (rss, _) in idle[server.name].items()
+                      if pid in after]
+            peak = [hwm for _, hwm in after.values()]
+            memory[server.name] = (max(peak), max(growth))
+            server.stop()
+        return runs, memory
+
+
+def ms_per_request(run):
+    """Server time a request costs with every worker busy: 1 / throughput."""
+    return 1000 / run.rps if run.rps else float("inf")
+
+
+def median(values):
+    return statistics.median(values) if values else 0.0
+
+
+def log(message):
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------------------- report
+
+def summary(runs):
+    return {
+        "rps": median([run.rps for run in runs]),
+        "p50": median([run.p50_ms for run in runs]),
+        "p99": median([run.p99_ms for run in runs]),
+        "non_2xx": sum(run.non_2xx for run in runs),
+        "socket_errors": sum(run.socket_errors for run in runs),
+    }
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def machine(database):
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GB RAM, Linux {platform.release()}, "
+            f"Python {platform.python_version()}, PostgreSQL {database.server_version()}; "
+            "the cores are shared with other work, so absolute numbers are noisy")
+
+
+def render(context, routes, results, post_sync, scale_results):
+    args = context["args"]
+    lines = [
+        f"Command: `{context['command']}`  ",
+        f"Date: {context['date']}  ",
+        f"Machine: {context['machine']}  ",
+        f"Service and floor gunicorn settings: {context['settings']}  ",
+        f"Load: wrk, {args.connections} connections, {args.rounds} interleaved rounds of "
+        f"{args.duration} s per server and route (after a {args.warmup} s warm-up), "
+        f"{args.users:,} users in the table.",
+        "",
+        "| Route | service req/s | floor req/s | service/floor | service p50 / p99 ms "
+        "| floor p50 / p99 ms | non-2xx (service, floor) | socket errors (service, floor) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for route in routes:
+        service, floor = (summary(results[route.label][name]) for name in ("service", "floor"))
+        lines.append(
+            f"| `{route.label}` | {service['rps']:,.0f} | {floor['rps']:,.0f} | "
+            f"**{ratio(service['rps'], floor['rps']):.2f}** | "
+            f"{service['p50']:.1f} / {service['p99']:.1f} | {floor['p50']:.1f} / "
+            f"{floor['p99']:.1f} | {service['non_2xx']}, {floor['non_2xx']} | "
+            f"{service['socket_errors']}, {floor['socket_errors']} |")
+    if post_sync:
+        production, sync = summary(post_sync["service"]), summary(post_sync["sync-workers"])
+        lines += [
+            "",
+            "`POST /users`, the service as configured against the same service on two sync "
+            f"workers (`{' '.join(SYNC_WORKERS)}`), same rounds:",
+            "",
+            "| POST /users | production config req/s | two sync workers req/s | ratio "
+            "| non-2xx (production, sync) |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            f"| `POST /users` | {production['rps']:,.0f} | {sync['rps']:,.0f} | "
+            f"**{ratio(production['rps'], sync['rps']):.2f}** | "
+            f"{production['non_2xx']}, {sync['non_2xx']} |",
+        ]
+    if scale_results:
+        lines += [
+            "",
+            f"`GET /users` as the table grows ({args.scale_connections} connections, "
+            f"{args.scale_rounds} interleaved rounds of {args.scale_duration} s, fresh "
+            "servers per size). ms/request is 1 / throughput with every worker busy; "
+            "growth is a worker's peak RSS minus its RSS when idle before the first run.",
+            "",
+            "| users | service ms/request | floor ms/request | service/floor time "
+            "| service p50 ms | service worker peak / growth MB "
+            "| floor worker peak / growth MB | non-2xx, socket errors |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for users, (runs, memory) in scale_results.items():
+            service, floor = summary(runs["service"]), summary(runs["floor"])
+            service_ms, floor_ms = 1000 / service["rps"], 1000 / floor["rps"]
+            errors = (service["non_2xx"] + floor["non_2xx"],
+                      service["socket_errors"] + floor["socket_errors"])
+            lines.append(
+                f"| {users:,} | {service_ms:.2f} | {floor_ms:.2f} | "
+                f"{ratio(service_ms, floor_ms):.2f} | {service['p50']:.1f} | "
+                f"{memory['service'][0] / MB:.0f} / {memory['service'][1] / MB:.1f} | "
+                f"{memory['floor'][0] / MB:.0f} / {memory['floor'][1] / MB:.1f} | "
+                f"{errors[0]}, {errors[1]} |")
+        sizes = sorted(scale_results)
+        for small, large in zip(sizes, sizes[1:]):
+            times = [1000 / summary(scale_results[size][0]["service"])["rps"]
+                     for size in (small, large)]
+            lines.append(f"\nService time from {small:,} to {large:,} users grows "
+                         f"{times[1] / times[0]:.1f}x for {large / small:.0f}x the users.")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(path, text):
+    """Put `text` between the results markers of `path`, keeping everything else."""
+    path = Path(path)
+    block = f"{RESULTS_START}\n{text}{RESULTS_END}\n"
+    old = path.read_text() if path.exists() else ""
+    if RESULTS_START in old and RESULTS_END in old:
+        head, rest = old.split(RESULTS_START, 1)
+        new = head + block + rest.split(RESULTS_END, 1)[1].lstrip("\n")
+    else:
+        new = (old.rstrip("\n") + "\n\n" if old else "# Benchmarks\n\n") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+
+
+# ---------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                                 DEFAULT_DATABASE_URL),
+                        help="scratch database to create, use and drop")
+    parser.add_argument("--users", type=int, default=1000, help="users for the route table")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per route")
+    parser.add_argument("--timeout", type=int, default=10, help="wrk's request timeout, s")
+    parser.add_argument("--scale", default="1000,10000,100000",
+                        help="comma-separated table sizes for GET /users; empty skips")
+    parser.add_argument("--scale-connections", type=int, default=16)
+    parser.add_argument("--scale-rounds", type=int, default=2)
+    parser.add_argument("--scale-duration", type=int, default=10)
+    parser.add_argument("--routes", default="ping,get,list,post",
+                        help="which of ping,get,list,post to run")
+    parser.add_argument("--no-sync-comparison", action="store_true",
+                        help="skip the POST run on two sync workers")
+    parser.add_argument("--gunicorn-args", default="",
+                        help="extra gunicorn arguments for service and floor alike")
+    parser.add_argument("--out", help="markdown file to write the results into")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    chosen = args.routes.split(",")
+    all_routes = {
+        "ping": Route("GET /users/ping", "GET", "/users/ping"),
+        "get": Route("GET /users/<id>", "GET", f"/users/{max(1, args.users // 2)}"),
+        "list": Route(f"GET /users ({args.users:,})", "GET", "/users"),
+        "post": Route("POST /users", "POST", "/users"),
+    }
+    routes = [all_routes[name] for name in chosen]
+    sizes = [int(size) for size in args.scale.split(",") if size.strip()]
+    extra = args.gunicorn_args.split()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="users-bench-") as log_dir, \
+            Database(args.database_url) as database:
+        database.migrate()
+        database.grow_to(args.users)
+
+        def server(name, overrides=()):
+            if name == "floor":
+                return Server(name, "floor:app", BENCH_DIR, database.url, extra, log_dir)
+            return Server(name, "manage:app", USERS_DIR, database.url,
+                          [*extra, *overrides], log_dir)
+
+        service, floor = server("service"), server("floor")
+        sync = server("sync-workers", SYNC_WORKERS)
+        context = {
+            "args": args,
+            "command": os.environ.get("BENCH_COMMAND")
+            or shlex.join(["python", "bench/run.py", *sys.argv[1:]]),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(database),
+            "settings": ", ".join(f"{k}={v}" for k, v in service.settings().items()),
+        }
+        log(f"Service settings: {context['settings']}")
+        bench = Bench(args, database)
+        results, post_sync, scale_results = {}, None, {}
+        try:
+            for one in (service, floor, sync):
+                one.start()
+            check_same_answers(service, floor, database, args.users)
+            log("The floor answers exactly as the service; benchmarking.")
+            for route in routes:
+                with_sync = route.method == "POST" and not args.no_sync_comparison
+                runs = bench.interleave([service, floor, sync] if with_sync
+                                        else [service, floor], route)
+                results[route.label] = runs
+                if with_sync:
+                    post_sync = runs
+        finally:
+            for one in (service, floor, sync):
+                one.stop()
+        listing = Route("GET /users", "GET", "/users")
+        for users in sizes:
+            if users > database.count():
+                database.grow_to(users)
+            else:
+                database.keep_first(users)
+            try:
+                scale_results[users] = bench.scale([service, floor], listing, users)
+            finally:
+                service.stop()
+                floor.stop()
+    text = render(context, routes, results, post_sync, scale_results)
+    print("\n" + text)
+    if args.out:
+        write_report(args.out, text)
+        log(f"Wrote {args.out}")
+    log(f"Took {time.monotonic() - started:.0f} s")
+    errors = sum(run.non_2xx + run.socket_errors
+                 for runs in [*results.values(), *(r for r, _ in scale_results.values())]
+                 for server_runs in runs.values() for run in server_runs)
+    if errors:
+        log(f"FAILED: {errors} non-2xx responses or socket errors")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

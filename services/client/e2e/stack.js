@@ -23,7 +23,8 @@ const PROD_CONF =
   process.env.E2E_NGINX_CONF ?? path.join(REPO_ROOT, 'services', 'nginx', 'prod.conf');
 
 const POSTGRES_URL = process.env.E2E_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432';
-const DATABASE_NAME = 'users_e2e';
+// One database per run, so runs in two checkouts on one machine keep apart.
+const DATABASE_NAME = `users_e2e_${process.pid}`;
 const VENV = process.env.E2E_VENV ?? path.join(REPO_ROOT, '.venv');
 const NGINX = process.env.E2E_NGINX ?? '/usr/sbin/nginx';
 const MIME_TYPES = '/etc/nginx/mime.types';
@@ -40,16 +41,21 @@ process.on('exit', () => {
 export const ARTIFACTS_DIR = path.join(E2E_DIR, 'artifacts');
 export const DIST_DIR = path.join(CLIENT_DIR, 'dist');
 
-/** Start the stack; resolve to `{ baseUrl, databaseUrl, stop }`. */
+/**
+ * Start the stack; resolve to `{ baseUrl, stop, logTails }`. Its configuration and
+ * logs live in artifacts/stack-*, which `stop` removes unless asked to keep them.
+ */
 export async function startStack() {
-  const runDir = path.join(ARTIFACTS_DIR, 'stack');
-  fs.rmSync(runDir, { recursive: true, force: true });
-  fs.mkdirSync(runDir, { recursive: true });
+  fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  const runDir = fs.mkdtempSync(path.join(ARTIFACTS_DIR, 'stack-'));
+  // nginx's workers run as nobody and keep their temporary files in here.
+  fs.chmodSync(runDir, 0o755);
   const stack = new Stack(runDir);
   try {
     await stack.start();
   } catch (error) {
-    await stack.stop();
+    await stack.stop({ keepLogs: true });
+    error.message += `\n${stack.logTails()}`;
     throw error;
   }
   return stack;
@@ -150,7 +156,7 @@ class Stack {
   }
 
   /** Stop the servers, newest first, then drop the scratch database. */
-  async stop() {
+  async stop({ keepLogs = false } = {}) {
     for (const child of this.children.reverse()) {
       await stopChild(child);
     }
@@ -159,6 +165,7 @@ class Stack {
       psql(`DROP DATABASE IF EXISTS ${DATABASE_NAME} WITH (FORCE)`);
       this.createdDatabase = false;
     }
+    if (!keepLogs) fs.rmSync(this.runDir, { recursive: true, force: true });
   }
 
   /** Return the last lines of each server's log, to explain a failure. */

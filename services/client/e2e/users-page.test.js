@@ -4,7 +4,6 @@
  */
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -31,9 +30,21 @@ describe('the users page through nginx', { timeout: 180_000 }, () => {
   let browser;
   let page;
   const pageErrors = [];
+  let failed = false;
+
+  /** A test whose failure keeps the servers' logs and a screenshot for the post-mortem. */
+  function step(name, body) {
+    test(name, async () => {
+      try {
+        await body();
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    });
+  }
 
   before(async () => {
-    fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
     stack = await startStack();
     // Playwright gives the browser a fresh temporary profile (user data dir) of its own.
     browser = await chromium.launch({
@@ -48,10 +59,11 @@ describe('the users page through nginx', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
+    if (failed && page) await screenshot('failure.png').catch(() => {});
     await browser?.close();
     if (stack) {
-      if (process.exitCode) console.log(stack.logTails());
-      await stack.stop();
+      if (failed) console.log(`Logs kept in ${stack.runDir}\n${stack.logTails()}`);
+      await stack.stop({ keepLogs: failed });
     }
   });
 
@@ -81,7 +93,7 @@ describe('the users page through nginx', { timeout: 180_000 }, () => {
     await page.screenshot({ path: path.join(ARTIFACTS_DIR, name), fullPage: true });
   }
 
-  test('serves the page at / with an empty list and the bundled Bootstrap styles', async () => {
+  step('serves the page at / with an empty list and the bundled Bootstrap styles', async () => {
     const listed = waitForUsers('GET');
     const response = await page.goto(`${stack.baseUrl}/`);
     assert.equal(response.status(), 200);
@@ -93,7 +105,7 @@ describe('the users page through nginx', { timeout: 180_000 }, () => {
     assert.equal(buttonColour, 'rgb(13, 110, 253)', 'Bootstrap .btn-primary is applied');
   });
 
-  test('adds a user through the form and shows it in the list', async () => {
+  step('adds a user through the form and shows it in the list', async () => {
     const posted = waitForUsers('POST');
     await addThroughForm(USER);
     assert.equal((await posted).status(), 201);
@@ -105,7 +117,7 @@ describe('the users page through nginx', { timeout: 180_000 }, () => {
     assert.equal(await page.getByRole('alert').count(), 0);
   });
 
-  test('shows the service message for a repeated email and keeps what was typed', async () => {
+  step('shows the service message for a repeated email and keeps what was typed', async () => {
     await addThroughForm({ username: 'michael2', email: USER.email });
 
     const alert = page.getByRole('alert');
@@ -118,7 +130,7 @@ describe('the users page through nginx', { timeout: 180_000 }, () => {
     await screenshot('duplicate-email.png');
   });
 
-  test('still lists the user after a reload', async () => {
+  step('still lists the user after a reload', async () => {
     const listed = waitForUsers('GET');
     await page.reload();
     const body = await (await listed).json();
@@ -132,7 +144,7 @@ describe('the users page through nginx', { timeout: 180_000 }, () => {
     await screenshot('users-page.png');
   });
 
-  test('raised no uncaught errors in the page', () => {
+  step('raised no uncaught errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -6,11 +6,13 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
 
+from project.api.health import health_blueprint
 from project.api.models import User
 from project.api.users import users_blueprint
 from project.commands import register_commands
 from project.errors import register_error_handlers
 from project.extensions import cors, db, migrate, toolbar
+from project.security import register_security
 
 __all__ = ["create_app", "db"]
 
@@ -28,6 +30,7 @@ def create_app(settings=None):
     load_config(app, settings)
     register_proxy(app)
     register_extensions(app)
+    register_security(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -61,8 +64,9 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    """Mount the users API and page."""
+    """Mount the users API and page, and the readiness and description routes."""
     app.register_blueprint(users_blueprint)
+    app.register_blueprint(health_blueprint)
 
 
 def register_shell_context(app):

@@ -33,16 +33,60 @@ def required_env(name, config_name):
     return value
 
 
+def cors_origins(default):
+    """Read CORS_ORIGINS: "*", or origins separated by commas; unset gives `default`."""
+    value = os.environ.get("CORS_ORIGINS")
+    if value is None:
+        return default
+    if value.strip() == "*":
+        return "*"
+    return [origin.strip() for origin in value.split(",") if origin.strip()]
+
+
+def postgres_connect_args():
+    """Bound how long a request waits for PostgreSQL: to connect, and per statement.
+
+    With the database away a request then fails fast (503) instead of holding a worker.
+    """
+    statement_ms = int(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "5000"))
+    return {
+        "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3")),
+        "options": f"-c statement_timeout={statement_ms}",
+        # Notice a server that vanished without closing the connection.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+
+
 class BaseConfig:
     """Base configuration."""
 
     TESTING = False
+    # FLASK_DEBUG may turn on Flask's debug mode (and `flask run`'s debugger).
+    DEBUGGER_ALLOWED = True
     SECRET_KEY = "my_precious"
     DEBUG_TB_ENABLED = False
     DEBUG_TB_INTERCEPT_REDIRECTS = False
     # A user is two short strings: anything bigger is not a user.
     MAX_CONTENT_LENGTH = 64 * 1024
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    @property
+    def SQLALCHEMY_ENGINE_OPTIONS(self):
+        """Check connections before use; on PostgreSQL, bound connect and statement time.
+
+        Parameters stay out of error messages, and so out of logs: they hold emails.
+        """
+        options = {"pool_pre_ping": True, "hide_parameters": True}
+        if make_url(self.SQLALCHEMY_DATABASE_URI).get_backend_name() == "postgresql":
+            options["connect_args"] = postgres_connect_args()
+        return options
+
+    @property
+    def CORS_ORIGINS(self):
+        """Origins whose pages may call the API: any, as in the course, unless set."""
+        return cors_origins("*")
 
     @property
     def TRUSTED_PROXY_HOPS(self):
@@ -76,6 +120,17 @@ class TestingConfig(BaseConfig):
 
 class ProductionConfig(BaseConfig):
     """Production configuration."""
+
+    # Set here, not read from the environment: production never debugs.
+    DEBUG = False
+    DEBUGGER_ALLOWED = False
+    DEBUG_TB_ENABLED = False
+    PROPAGATE_EXCEPTIONS = False
+
+    @property
+    def CORS_ORIGINS(self):
+        """Only the origins CORS_ORIGINS lists; without it, same-origin pages only."""
+        return cors_origins([])
 
     @property
     def SECRET_KEY(self):

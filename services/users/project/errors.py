@@ -3,11 +3,18 @@
 import logging
 
 from flask import jsonify
+from sqlalchemy.exc import (DBAPIError, InterfaceError, OperationalError, SQLAlchemyError,
+                            TimeoutError as PoolTimeoutError)
 from werkzeug.exceptions import HTTPException
 
 from project.extensions import db
 
 log = logging.getLogger(__name__)
+
+SOMETHING_WENT_WRONG = "Something went wrong. Please try again later."
+DATABASE_UNAVAILABLE = "The database is unavailable. Please try again later."
+# Seconds a client should wait before asking again when the database is away.
+RETRY_AFTER = "5"
 
 
 class APIError(Exception):
@@ -42,13 +49,50 @@ def handle_http_exception(error):
     return response
 
 
+def is_database_unavailable(error):
+    """Say whether `error` means the database could not be reached or did not answer in time.
+
+    OperationalError covers a refused or dropped connection and a cancelled
+    (timed-out) statement; a pool timeout means no connection could be had.
+    """
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def handle_database_error(error):
+    if not is_database_unavailable(error):
+        return handle_unexpected_error(error)
+    roll_back()
+    log.warning("Database unavailable: %s", describe(error))
+    response = jsend("error", DATABASE_UNAVAILABLE, 503)
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
+
+
+def describe(error):
+    """Name a database fault in the driver's first line: no statement, no parameters."""
+    reason = getattr(error, "orig", None) or error
+    lines = str(reason).strip().splitlines()
+    return f"{type(reason).__name__}: {lines[0] if lines else ''}"
+
+
 def handle_unexpected_error(error):
-    db.session.rollback()
+    roll_back()
     log.exception("Unhandled error")
-    return jsend("error", "Something went wrong. Please try again later.", 500)
+    return jsend("error", SOMETHING_WENT_WRONG, 500)
+
+
+def roll_back():
+    """Roll the session back; a connection that died must not turn the answer into a crash."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError as error:
+        log.warning("Rollback failed: %s", type(error).__name__)
 
 
 def register_error_handlers(app):
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(SQLAlchemyError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected_error)

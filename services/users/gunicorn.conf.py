@@ -1,0 +1,21 @@
+"""Gunicorn settings for the users service: `gunicorn --config gunicorn.conf.py manage:app`.
+
+Command-line flags and GUNICORN_CMD_ARGS override these (the stack test binds to loopback
+that way).
+"""
+
+import os
+
+bind = "0.0.0.0:5000"
+# Two workers suit a small container; set WEB_CONCURRENCY to scale with its CPUs.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Every request is a short database round trip: a worker silent this long is stuck.
+timeout = 30
+# On SIGTERM, requests in flight get this long to finish (compose waits 30 s).
+graceful_timeout = 20
+accesslog = "-"
+errorlog = "-"
+# The worker heartbeat file in memory: a container's disk-backed /tmp can stall workers.
+worker_tmp_dir = "/dev/shm"
+# The control socket would live under $HOME, which the production user does not have.
+control_socket_disable = True

@@ -1,0 +1,77 @@
+"""Rewrite an nginx site conf written for compose so it runs as a process on loopback.
+
+Only two things change: the compose service names in `server NAME:PORT` (upstream blocks)
+and `proxy_pass http://NAME:PORT` lines point at loopback addresses, and the `listen`
+line moves to a loopback address. Everything else stays byte for byte.
+
+    python tests/stack/local_conf.py services/nginx/prod.conf \\
+        --listen 127.0.0.1:8080 --host users=127.0.0.1:5000 --host client=127.0.0.1:3000
+"""
+
+import argparse
+import re
+import sys
+
+UPSTREAM_SERVER = re.compile(r"^(\s*server\s+)([A-Za-z0-9_.-]+)(:\d+)?(\s*;)", re.MULTILINE)
+PROXY_PASS = re.compile(r"^(\s*proxy_pass\s+https?://)([A-Za-z0-9_.-]+)(:\d+)?", re.MULTILINE)
+LISTEN = re.compile(r"^(\s*listen\s+)[^;]+;", re.MULTILINE)
+
+
+def localise(conf, listen, hosts):
+    """Return `conf` listening on `listen`, with each name in `hosts` mapped to its address.
+
+    `hosts` maps a compose service name to `address:port`. A name the conf uses as an
+    upstream server but `hosts` lacks is an error: the copy would not run here.
+    """
+    used = set()
+
+    def map_host(match):
+        prefix, name, _port, *rest = match.groups()
+        if name not in hosts:
+            return match.group(0)
+        used.add(name)
+        return prefix + hosts[name] + "".join(rest)
+
+    def check_upstream(match):
+        name = match.group(2)
+        if name not in hosts:
+            raise ValueError(f"no loopback address given for upstream server {name!r}")
+        return map_host(match)
+
+    conf = UPSTREAM_SERVER.sub(check_upstream, conf)
+    conf = PROXY_PASS.sub(map_host, conf)
+    conf, listens = LISTEN.subn(lambda match: f"{match.group(1)}{listen};", conf)
+    if listens != 1:
+        raise ValueError(f"expected one listen line, found {listens}")
+    unused = set(hosts) - used
+    if unused:
+        raise ValueError(f"the conf names no upstream {sorted(unused)}")
+    return conf
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("conf", help="the nginx site conf, e.g. services/nginx/prod.conf")
+    parser.add_argument("--listen", required=True, help="address:port to listen on")
+    parser.add_argument("--host", action="append", default=[], metavar="NAME=ADDRESS:PORT",
+                        help="map a compose service name to a loopback address")
+    args = parser.parse_args(argv)
+    try:
+        args.hosts = dict(item.split("=", 1) for item in args.host)
+    except ValueError:
+        parser.error("--host takes NAME=ADDRESS:PORT")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with open(args.conf, encoding="utf-8") as conf:
+        text = conf.read()
+    try:
+        sys.stdout.write(localise(text, args.listen, args.hosts))
+    except ValueError as error:
+        sys.exit(f"{args.conf}: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,9 @@
 /**
  * The production stack on loopback, for the browser test: PostgreSQL (a scratch
- * database), the users service under gunicorn with ProductionConfig, and Debian's
- * nginx running the project's prod.conf, its `client` and `users` hosts mapped to
- * loopback ports, plus a server block that plays the client image (the built
- * bundle served as static files).
+ * database), the users service started by its production entrypoint (migrations,
+ * then gunicorn with its committed config), and Debian's nginx running the project's
+ * prod.conf with its compose hosts mapped to loopback ports (tests/stack/local_conf.py),
+ * plus a server block that plays the client image (the built bundle as static files).
  *
  * Everything it starts it stops again, with bounded waits.
  */
@@ -19,8 +19,9 @@ const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
 const CLIENT_DIR = path.dirname(E2E_DIR);
 const REPO_ROOT = path.resolve(CLIENT_DIR, '..', '..');
 const USERS_DIR = path.join(REPO_ROOT, 'services', 'users');
-const PROD_CONF =
-  process.env.E2E_NGINX_CONF ?? path.join(REPO_ROOT, 'services', 'nginx', 'prod.conf');
+const USERS_ENTRYPOINT = path.join(USERS_DIR, 'entrypoint-prod.sh');
+const PROD_CONF = path.join(REPO_ROOT, 'services', 'nginx', 'prod.conf');
+const LOCAL_CONF = path.join(REPO_ROOT, 'tests', 'stack', 'local_conf.py');
 
 const POSTGRES_URL = process.env.E2E_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432';
 // One database per run, so runs in two checkouts on one machine keep apart.
@@ -29,7 +30,7 @@ const VENV = process.env.E2E_VENV ?? path.join(REPO_ROOT, '.venv');
 const NGINX = process.env.E2E_NGINX ?? '/usr/sbin/nginx';
 const MIME_TYPES = '/etc/nginx/mime.types';
 
-const READY_TIMEOUT_MS = 30_000;
+const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 // Servers still running when node exits (a crash, an interrupted run) are killed.
@@ -74,59 +75,54 @@ class Stack {
     checkPrerequisites();
     recreateDatabase();
     this.createdDatabase = true;
-    this.migrate();
     const [usersPort, clientPort, nginxPort] = await freePorts(3);
-    const usersUrl = await this.startUsers(usersPort);
+    const usersUrl = this.startUsers(usersPort);
     await waitForHttp(`${usersUrl}/users/ping`, this.children.at(-1));
-    this.baseUrl = await this.startNginx({ nginxPort, clientPort, usersPort });
+    this.baseUrl = this.startNginx({ nginxPort, clientPort, usersPort });
     await waitForHttp(`http://127.0.0.1:${clientPort}/`, this.children.at(-1));
     await waitForHttp(`${this.baseUrl}/users/ping`, this.children.at(-1));
     await waitForHttp(`${this.baseUrl}/`, this.children.at(-1));
   }
 
-  usersEnv() {
-    return {
-      ...process.env,
-      APP_SETTINGS: 'project.config.ProductionConfig',
-      DATABASE_URL: this.databaseUrl,
-      SECRET_KEY: 'e2e-not-a-secret',
-      PYTHONUNBUFFERED: '1',
-    };
-  }
-
-  migrate() {
-    const result = spawnSync(path.join(VENV, 'bin', 'python'), ['manage.py', 'db', 'upgrade'], {
+  /** Start the users service as its container does, with docker-compose-prod.yml's settings. */
+  startUsers(port) {
+    this.spawn('users', '/bin/sh', [USERS_ENTRYPOINT], {
       cwd: USERS_DIR,
-      env: this.usersEnv(),
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    if (result.status !== 0) {
-      throw new Error(`manage.py db upgrade failed:\n${result.stderr || result.error}`);
-    }
-  }
-
-  async startUsers(port) {
-    const config = path.join(USERS_DIR, 'gunicorn.conf.py');
-    const args = fs.existsSync(config) ? ['-c', config] : [];
-    // Command-line settings win over the config file's, so the port is ours; the
-    // control socket's default path is shared by every gunicorn run as this user.
-    args.push('--bind', `127.0.0.1:${port}`, '--workers', '2', '--no-control-socket', 'manage:app');
-    this.spawn('gunicorn', path.join(VENV, 'bin', 'gunicorn'), args, {
-      cwd: USERS_DIR,
-      env: this.usersEnv(),
+      env: {
+        ...process.env,
+        PATH: `${path.join(VENV, 'bin')}:${process.env.PATH}`,
+        APP_SETTINGS: 'project.config.ProductionConfig',
+        DATABASE_URL: this.databaseUrl,
+        SECRET_KEY: 'e2e-not-a-secret',
+        TRUSTED_PROXY_HOPS: '1',
+        WEB_CONCURRENCY: '2',
+        DB_WAIT_TIMEOUT: '10',
+        // gunicorn.conf.py binds 0.0.0.0:5000; this run binds to loopback instead.
+        GUNICORN_CMD_ARGS: `--bind 127.0.0.1:${port}`,
+        PYTHONUNBUFFERED: '1',
+      },
     });
     return `http://127.0.0.1:${port}`;
   }
 
-  async startNginx({ nginxPort, clientPort, usersPort }) {
+  startNginx({ nginxPort, clientPort, usersPort }) {
     const nginxDir = path.join(this.runDir, 'nginx');
     fs.mkdirSync(nginxDir, { recursive: true });
-    const prodConf = mapProdConf(fs.readFileSync(PROD_CONF, 'utf8'), {
-      listen: `127.0.0.1:${nginxPort}`,
-      hosts: { client: `127.0.0.1:${clientPort}`, users: `127.0.0.1:${usersPort}` },
-    });
-    fs.writeFileSync(path.join(nginxDir, 'prod.conf'), prodConf);
+    const localConf = spawnSync(
+      path.join(VENV, 'bin', 'python'),
+      [
+        LOCAL_CONF,
+        PROD_CONF,
+        ...['--listen', `127.0.0.1:${nginxPort}`],
+        ...['--host', `client=127.0.0.1:${clientPort}`],
+        ...['--host', `users=127.0.0.1:${usersPort}`],
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    if (localConf.status !== 0) {
+      throw new Error(`local_conf.py failed:\n${localConf.stderr || localConf.error}`);
+    }
+    fs.writeFileSync(path.join(nginxDir, 'prod.conf'), localConf.stdout);
     const mainConf = path.join(nginxDir, 'nginx.conf');
     fs.writeFileSync(mainConf, nginxMainConf(nginxDir, clientPort));
     const errorLog = path.join(nginxDir, 'error.log');
@@ -185,36 +181,15 @@ function checkPrerequisites() {
   const missing = [
     [path.join(DIST_DIR, 'index.html'), 'the built client (run `npm run build`)'],
     [path.join(VENV, 'bin', 'gunicorn'), 'the users service virtualenv (run `make install`)'],
+    [USERS_ENTRYPOINT, "the users service's production entrypoint"],
     [PROD_CONF, "the project's nginx configuration"],
+    [LOCAL_CONF, 'the script that maps compose hosts to loopback'],
     [NGINX, "nginx (Debian's nginx package)"],
     [MIME_TYPES, "nginx's mime.types (Debian's nginx package)"],
   ].filter(([file]) => !fs.existsSync(file));
   if (missing.length) {
     throw new Error(`Missing ${missing.map(([file, what]) => `${what}: ${file}`).join('; ')}`);
   }
-}
-
-/**
- * Return prod.conf with its server listening on `listen` and the compose hostnames
- * in `hosts` (name -> host:port) pointed at loopback, wherever they are named as
- * upstream servers or proxy_pass targets.
- */
-export function mapProdConf(conf, { listen, hosts }) {
-  const upstreams = new Set([...conf.matchAll(/\bupstream\s+([\w.-]+)\s*\{/g)].map((m) => m[1]));
-  let listened = false;
-  return conf
-    .replace(/^(\s*)listen\s+[^;]*;/gm, (_, indent) => {
-      if (listened) return `${indent}# (listen line dropped for the loopback copy)`;
-      listened = true;
-      return `${indent}listen ${listen};`;
-    })
-    .replace(
-      /(\bserver\s+|\bproxy_pass\s+https?:\/\/)([\w.-]+)(:\d+)?/g,
-      (match, prefix, host) => {
-        const isUpstreamName = prefix.startsWith('proxy_pass') && upstreams.has(host);
-        return hosts[host] && !isUpstreamName ? `${prefix}${hosts[host]}` : match;
-      },
-    );
 }
 
 function nginxMainConf(nginxDir, clientPort) {

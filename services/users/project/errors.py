@@ -1,6 +1,7 @@
 """One error contract: every failure leaves as a JSend body."""
 
 import logging
+import traceback
 
 from flask import jsonify
 from sqlalchemy.exc import (DBAPIError, InterfaceError, OperationalError, SQLAlchemyError,
@@ -61,13 +62,29 @@ def is_database_unavailable(error):
 
 
 def handle_database_error(error):
-    if not is_database_unavailable(error):
-        return handle_unexpected_error(error)
     roll_back()
+    if not is_database_unavailable(error):
+        log.error("Unhandled database error: %s\n%s", describe_failure(error),
+                  "".join(traceback.format_tb(error.__traceback__)))
+        return jsend("error", SOMETHING_WENT_WRONG, 500)
     log.warning("Database unavailable: %s", describe(error))
     response = jsend("error", DATABASE_UNAVAILABLE, 503)
     response.headers["Retry-After"] = RETRY_AFTER
     return response
+
+
+def describe_failure(error):
+    """Name a failed statement by its kinds, SQLSTATE and SQL, without any message.
+
+    PostgreSQL's messages quote the statement as psycopg2 sent it, values (emails) filled
+    in, so they stay out of the logs; the SQL logged has placeholders instead.
+    """
+    orig = getattr(error, "orig", None)
+    kinds = type(error).__name__ + (f" from {type(orig).__name__}" if orig else "")
+    sqlstate = getattr(orig, "pgcode", None)
+    statement = getattr(error, "statement", None)
+    return (kinds + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+            + (f" in: {statement}" if statement else ""))
 
 
 def describe(error):

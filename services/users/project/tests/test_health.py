@@ -1,0 +1,124 @@
+"""Liveness, readiness, and a 503 (not a hang or a 500) when the database is away."""
+
+import json
+import os
+import time
+import unittest
+from unittest import mock
+
+from sqlalchemy import create_engine, text
+
+from project import create_app, db
+from project.errors import DATABASE_UNAVAILABLE
+from project.tests.base import BaseTestCase, test_database_url
+from project.tests.support import free_port
+
+UNAVAILABLE = {"status": "error", "message": DATABASE_UNAVAILABLE}
+
+
+def app_with_test_database(url, **environment):
+    """Build a testing app whose database is `url`, with extra environment."""
+    with mock.patch.dict(os.environ, {"DATABASE_TEST_URL": url, **environment}):
+        return create_app("project.config.TestingConfig")
+
+
+class TestReadiness(BaseTestCase):
+
+    def test_ready_when_database_answers(self):
+        """Ensure /users/ready is a JSend 200 while the database answers."""
+        response = self.client.get("/users/ready")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.get_json(), {"status": "success", "message": "ready"})
+
+    def test_sqlite_still_works(self):
+        """Ensure SQLite gets no PostgreSQL-only connect options and is ready."""
+        app = app_with_test_database("sqlite://")
+        self.assertNotIn("connect_args", app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        self.assertEqual(app.test_client().get("/users/ready").status_code, 200)
+
+    def test_postgres_timeouts_are_bounded(self):
+        """Ensure PostgreSQL connections get a connect timeout and a statement timeout."""
+        options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+        self.assertEqual(options["connect_timeout"], 3)
+        self.assertEqual(options["options"], "-c statement_timeout=5000")
+        with db.engine.connect() as connection:
+            timeout = connection.execute(text("show statement_timeout")).scalar()
+        self.assertEqual(timeout, "5s")
+
+
+class TestDatabaseUnreachable(unittest.TestCase):
+    """A database port nobody listens on: connections are refused, for real."""
+
+    def setUp(self):
+        url = f"postgresql://postgres@127.0.0.1:{free_port()}/users_test"
+        self.app = app_with_test_database(url)
+        self.client = self.app.test_client()
+
+    def assert_unavailable(self, method, path, **request):
+        """Send a request; assert a JSend 503 and one log line naming the refusal."""
+        with self.assertLogs("project.errors", "WARNING") as logs:
+            response = self.client.open(path, method=method, **request)
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.get_json(), UNAVAILABLE)
+        self.assertEqual(response.headers["Retry-After"], "5")
+        self.assertEqual(len(logs.records), 1)
+        self.assertIn("Connection refused", logs.output[0])
+
+    def test_ping_does_not_touch_database(self):
+        """Ensure liveness (/users/ping) still answers 200 without a database."""
+        response = self.client.get("/users/ping")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.get_json(), {"status": "success", "message": "pong!"})
+
+    def test_not_ready(self):
+        """Ensure readiness is a JSend 503 without a database."""
+        self.assert_unavailable("GET", "/users/ready")
+
+    def test_api_answers_503_quickly(self):
+        """Ensure every route that needs the database answers 503 within a second."""
+        user = json.dumps({"username": "michael", "email": "michael@mherman.org"})
+        requests = [("GET", "/users", {}), ("GET", "/users/1", {}),
+                    ("POST", "/users", {"data": user, "content_type": "application/json"}),
+                    ("GET", "/", {}),
+                    ("POST", "/", {"data": {"username": "michael", "email": "m@mherman.org"}})]
+        for method, path, request in requests:
+            with self.subTest(method=method, path=path):
+                started = time.monotonic()
+                self.assert_unavailable(method, path, **request)
+                self.assertLess(time.monotonic() - started, 1.0)
+
+
+class TestStatementTimeout(BaseTestCase):
+    """A statement stuck behind a lock is cancelled by PostgreSQL and answered with 503."""
+
+    def setUp(self):
+        super().setUp()
+        self.impatient = app_with_test_database(test_database_url(),
+                                                DATABASE_STATEMENT_TIMEOUT="300")
+        self.locker = create_engine(test_database_url())
+
+    def tearDown(self):
+        with self.impatient.app_context():
+            db.engine.dispose()
+        self.locker.dispose()
+        super().tearDown()
+
+    def test_locked_table_gives_503_after_timeout(self):
+        """Ensure a request blocked on a lock gives up at the statement timeout with 503."""
+        client = self.impatient.test_client()
+        db.session.remove()
+        with self.locker.begin() as connection, self.assertLogs("project.errors") as logs:
+            connection.execute(text("lock table users in access exclusive mode"))
+            started = time.monotonic()
+            response = client.get("/users")
+            waited = time.monotonic() - started
+        self.assertIn("QueryCanceled", logs.output[0])
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.get_json(), UNAVAILABLE)
+        self.assertGreaterEqual(waited, 0.3)
+        self.assertLess(waited, 2.0)
+        self.assertEqual(client.get("/users").status_code, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Containers without a Docker engine: the compose files, Dockerfiles, scripts, nginx confs
+# and .travis.yml through their checkers, then the production stack as processes on
+# loopback (tests/stack).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source .ci/lib.sh
+
+# venv DIR PYTHON REQUIREMENTS: (re)make a virtualenv when its requirements change.
+venv() {
+  local dir=$1 python=$2 requirements=$3
+  if [ ! -f "$dir/.installed" ] || [ "$requirements" -nt "$dir/.installed" ]; then
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    touch "$dir/.installed"
+  fi
+}
+
+apt_install nginx shellcheck postgresql postgresql-client
+venv .ci/venv-stack/tools python3 tests/stack/requirements.txt
+# The service as Dockerfile-prod installs it (runtime requirements only), from a Python
+# that the image's non-root user may run.
+app_python=/usr/bin/python3
+[ -x "$app_python" ] || app_python=python3
+venv .ci/venv-stack/app "$app_python" services/users/requirements.txt
+
+.ci/venv-stack/tools/bin/pytest tests/stack

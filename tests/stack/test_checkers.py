@@ -111,6 +111,13 @@ def nginx_test(site_text, work_dir):
                 *nginx_command(work_dir, main_conf, "-t")])
 
 
+def test_compose_is_the_pinned_plugin(compose):
+    """Ensure `docker compose` runs the Compose binary pinned in requirements.txt."""
+    result = compose("version")
+    assert result.returncode == 0, shown(result)
+    assert result.stdout.strip() == "Docker Compose version v5.6.1", shown(result)
+
+
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES)
 def test_compose_config_accepts(compose, compose_file):
     """Ensure Compose accepts each compose file, without a warning."""

@@ -301,6 +301,12 @@ def test_ping(stack):
         200, {"status": "success", "message": "pong!"})
 
 
+def test_ready(stack):
+    """Ensure GET /users/ready reports the database reachable through nginx."""
+    assert request_json(stack.base_url + "/users/ready") == (
+        200, {"status": "success", "message": "ready"})
+
+
 def test_add_user(stack):
     """Ensure POST /users adds a user through nginx."""
     assert request_json(stack.base_url + "/users", "POST", USER) == (
@@ -356,8 +362,20 @@ def test_body_over_the_limit_gets_the_apps_413_from_nginx(stack):
     from_nginx = request_json(stack.base_url + "/users", "POST", body=body)
     assert from_app[0] == 413 and from_app[1]["status"] == "fail", from_app
     assert from_nginx == from_app
-    gunicorn_log = Processes.log(stack.users)
-    assert gunicorn_log.count('"POST /users HTTP/1.1" 413') == 1, gunicorn_log
+    # Only the direct request reached gunicorn (its access log line may lag the response).
+    logged = '"POST /users HTTP/1.1" 413'
+    wait_until(lambda: logged in Processes.log(stack.users), "the access log line", 10)
+    assert Processes.log(stack.users).count(logged) == 1
+    assert '"POST /users HTTP/1.0" 413' not in Processes.log(stack.users)
+
+
+def test_gunicorn_ran_the_committed_config(stack):
+    """Ensure gunicorn ran compose's worker count, logged access to stdout, and no error."""
+    log = Processes.log(stack.users)
+    assert stack.users_env["WEB_CONCURRENCY"] == "2"
+    assert log.count("Booting worker with pid") == 2, log
+    assert '"GET /users/ping HTTP/1.0" 200' in log, log
+    assert "[ERROR]" not in log and "Traceback" not in log, log
 
 
 def test_restart_keeps_the_data(stack):
@@ -381,21 +399,20 @@ def test_nginx_forwards_only_its_own_headers(tmp_path_factory):
         base_url = start_nginx(processes, work_dir, {
             "users": f"127.0.0.1:{echo.server_port}",
             "client": f"127.0.0.1:{client.server_port}"})
-        spoofed = {"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
+        spoofed = {"Host": "users.example.com:8080", "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
                    "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
                    "X-Forwarded-Port": "8443", "X-Forwarded-Prefix": "/evil"}
         status, _, _ = request(base_url + "/users/ping", headers=spoofed)
         assert status == 200
         (_, path, headers), = echo.seen
-        host = base_url.removeprefix("http://")
         forwarded = {name: value for name, value in headers.items()
                      if name.lower().startswith("x-") or name.lower() == "host"}
         assert (path, forwarded) == ("/users/ping", {
-            "Host": "127.0.0.1",
+            "Host": "users.example.com",
             "X-Real-IP": "127.0.0.1",
             "X-Forwarded-For": "203.0.113.7, 127.0.0.1",
             "X-Forwarded-Proto": "http",
-            "X-Forwarded-Host": host,
+            "X-Forwarded-Host": "users.example.com:8080",
         })
     finally:
         processes.stop_all()

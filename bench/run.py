@@ -325,35 +325,46 @@ class Bench:
         return runs
 
     def scale(self, servers, route, users):
-        """Drive fresh servers on `route`; return runs and each server's worst growth."""
+        """Time `route` on fresh servers, alone and under load; watch the workers' memory.
+
+        Alone (one connection), p50 is what one request costs; under load
+        (--scale-connections), each worker's peak RSS shows what answering costs it.
+        """
         for server in servers:
             server.start()
             self.drive(server, Route("ping", "GET", "/users/ping"), seconds=1)
         idle = {server.name: server.memory() for server in servers}
-        runs = {server.name: [] for server in servers}
-        timeout = max(self.args.timeout, 60)
+        alone = {server.name: [] for server in servers}
+        loaded = {server.name: [] for server in servers}
+        seconds, timeout = self.args.scale_duration, max(self.args.timeout, 120)
         for _ in range(self.args.scale_rounds):
             for server in servers:
-                run = self.drive(server, route, seconds=self.args.scale_duration,
-                                 connections=self.args.scale_connections, timeout=timeout)
-                runs[server.name].append(run)
-                log(f"  GET /users at {users:>7} {server.name:<8} {ms_per_request(run):8.2f} "
-                    f"ms/request  p50 {run.p50_ms:8.2f} ms  non-2xx {run.non_2xx}  "
-                    f"socket errors {run.socket_errors}")
+                one = self.drive(server, route, seconds, connections=1, timeout=timeout)
+                many = self.drive(server, route, seconds, timeout=timeout,
+                                  connections=self.args.scale_connections)
+                alone[server.name].append(one)
+                loaded[server.name].append(many)
+                log(f"  GET /users at {users:>7} {server.name:<8} alone p50 "
+                    f"{one.p50_ms:8.2f} ms ({one.requests} requests); loaded "
+                    f"{many.rps:8.1f} req/s  non-2xx {one.non_2xx + many.non_2xx}  "
+                    f"socket errors {one.socket_errors + many.socket_errors}")
         memory = {}
         for server in servers:
             after = server.memory()
             growth = [after[pid][1] - rss for pid, (rss, _) in idle[server.name].items()
                       if pid in after]
-            peak = [hwm for _, hwm in after.values()]
-            memory[server.name] = (max(peak), max(growth))
+            memory[server.name] = (max(hwm for _, hwm in after.values()), max(growth))
             server.stop()
-        return runs, memory
+        return {"alone": alone, "loaded": loaded, "memory": memory}
 
 
-def ms_per_request(run):
-    """Server time a request costs with every worker busy: 1 / throughput."""
-    return 1000 / run.rps if run.rps else float("inf")
+def all_runs(found):
+    """Every run in a {group: {server: [runs]}} or {server: [runs]} result."""
+    for value in found.values():
+        if isinstance(value, list):
+            yield from value
+        elif isinstance(value, dict):
+            yield from all_runs(value)
 
 
 def median(values):
@@ -380,6 +391,11 @@ def ratio(a, b):
     return a / b if b else float("nan")
 
 
+def paired_ratio(runs, baseline_runs):
+    """Median over rounds of each round's req/s ratio: the rounds ran side by side."""
+    return median([ratio(run.rps, base.rps) for run, base in zip(runs, baseline_runs)])
+
+
 def machine(database):
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -402,17 +418,19 @@ def render(context, routes, results, post_sync, scale_results):
         f"Service and floor gunicorn settings: {context['settings']}  ",
         f"Load: wrk, {args.connections} connections, {args.rounds} interleaved rounds of "
         f"{args.duration} s per server and route (after a {args.warmup} s warm-up), "
-        f"{args.users:,} users in the table.",
+        f"{args.users:,} users in the table. req/s, p50 and p99 are medians over the "
+        "rounds; service/floor is the median of the rounds' ratios.",
         "",
         "| Route | service req/s | floor req/s | service/floor | service p50 / p99 ms "
         "| floor p50 / p99 ms | non-2xx (service, floor) | socket errors (service, floor) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for route in routes:
-        service, floor = (summary(results[route.label][name]) for name in ("service", "floor"))
+        runs = results[route.label]
+        service, floor = summary(runs["service"]), summary(runs["floor"])
         lines.append(
             f"| `{route.label}` | {service['rps']:,.0f} | {floor['rps']:,.0f} | "
-            f"**{ratio(service['rps'], floor['rps']):.2f}** | "
+            f"**{paired_ratio(runs['service'], runs['floor']):.2f}** | "
             f"{service['p50']:.1f} / {service['p99']:.1f} | {floor['p50']:.1f} / "
             f"{floor['p99']:.1f} | {service['non_2xx']}, {floor['non_2xx']} | "
             f"{service['socket_errors']}, {floor['socket_errors']} |")
@@ -427,39 +445,42 @@ def render(context, routes, results, post_sync, scale_results):
             "| non-2xx (production, sync) |",
             "| --- | ---: | ---: | ---: | ---: |",
             f"| `POST /users` | {production['rps']:,.0f} | {sync['rps']:,.0f} | "
-            f"**{ratio(production['rps'], sync['rps']):.2f}** | "
+            f"**{paired_ratio(post_sync['service'], post_sync['sync-workers']):.2f}** | "
             f"{production['non_2xx']}, {sync['non_2xx']} |",
         ]
     if scale_results:
         lines += [
             "",
-            f"`GET /users` as the table grows ({args.scale_connections} connections, "
-            f"{args.scale_rounds} interleaved rounds of {args.scale_duration} s, fresh "
-            "servers per size). ms/request is 1 / throughput with every worker busy; "
-            "growth is a worker's peak RSS minus its RSS when idle before the first run.",
+            f"`GET /users` as the table grows, on fresh servers per size, "
+            f"{args.scale_rounds} interleaved rounds of {args.scale_duration} s each way. "
+            "*Alone*: one connection, so p50 is the time one request takes. *Loaded*: "
+            f"{args.scale_connections} connections; *growth* is the most a worker's peak RSS "
+            "rose above its idle RSS (measured after a ping warm-up) over all the runs.",
             "",
-            "| users | service ms/request | floor ms/request | service/floor time "
-            "| service p50 ms | service worker peak / growth MB "
+            "| users | service alone p50 ms | floor alone p50 ms | service/floor time "
+            "| service loaded req/s | service worker peak / growth MB "
             "| floor worker peak / growth MB | non-2xx, socket errors |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for users, (runs, memory) in scale_results.items():
-            service, floor = summary(runs["service"]), summary(runs["floor"])
-            service_ms, floor_ms = 1000 / service["rps"], 1000 / floor["rps"]
-            errors = (service["non_2xx"] + floor["non_2xx"],
-                      service["socket_errors"] + floor["socket_errors"])
+        for users, found in scale_results.items():
+            service, floor = (summary(found["alone"][name]) for name in ("service", "floor"))
+            service_loaded = summary(found["loaded"]["service"])
+            memory = found["memory"]
+            errors = [sum(run.non_2xx for run in all_runs(found)),
+                      sum(run.socket_errors for run in all_runs(found))]
             lines.append(
-                f"| {users:,} | {service_ms:.2f} | {floor_ms:.2f} | "
-                f"{ratio(service_ms, floor_ms):.2f} | {service['p50']:.1f} | "
+                f"| {users:,} | {service['p50']:.2f} | {floor['p50']:.2f} | "
+                f"{ratio(service['p50'], floor['p50']):.2f} | {service_loaded['rps']:,.1f} | "
                 f"{memory['service'][0] / MB:.0f} / {memory['service'][1] / MB:.1f} | "
                 f"{memory['floor'][0] / MB:.0f} / {memory['floor'][1] / MB:.1f} | "
                 f"{errors[0]}, {errors[1]} |")
         sizes = sorted(scale_results)
+        lines.append("")
         for small, large in zip(sizes, sizes[1:]):
-            times = [1000 / summary(scale_results[size][0]["service"])["rps"]
+            times = [summary(scale_results[size]["alone"]["service"])["p50"]
                      for size in (small, large)]
-            lines.append(f"\nService time from {small:,} to {large:,} users grows "
-                         f"{times[1] / times[0]:.1f}x for {large / small:.0f}x the users.")
+            lines.append(f"Service time per request from {small:,} to {large:,} users: "
+                         f"{times[1] / times[0]:.1f}x for {large / small:.0f}x the users.  ")
     return "\n".join(lines) + "\n"
 
 
@@ -494,7 +515,7 @@ def parse_args(argv=None):
                         help="comma-separated table sizes for GET /users; empty skips")
     parser.add_argument("--scale-connections", type=int, default=16)
     parser.add_argument("--scale-rounds", type=int, default=2)
-    parser.add_argument("--scale-duration", type=int, default=10)
+    parser.add_argument("--scale-duration", type=int, default=5)
     parser.add_argument("--routes", default="ping,get,list,post",
                         help="which of ping,get,list,post to run")
     parser.add_argument("--no-sync-comparison", action="store_true",
@@ -574,9 +595,8 @@ def main(argv=None):
         write_report(args.out, text)
         log(f"Wrote {args.out}")
     log(f"Took {time.monotonic() - started:.0f} s")
-    errors = sum(run.non_2xx + run.socket_errors
-                 for runs in [*results.values(), *(r for r, _ in scale_results.values())]
-                 for server_runs in runs.values() for run in server_runs)
+    runs = [*all_runs(results), *all_runs(scale_results)]
+    errors = sum(run.non_2xx + run.socket_errors for run in runs)
     if errors:
         log(f"FAILED: {errors} non-2xx responses or socket errors")
         return 1

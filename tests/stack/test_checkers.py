@@ -5,7 +5,6 @@ everything (missing, misconfigured, or silently skipping files) fails the suite.
 """
 
 import subprocess
-import textwrap
 
 import pytest
 

@@ -399,7 +399,8 @@ def test_nginx_forwards_only_its_own_headers(tmp_path_factory):
         base_url = start_nginx(processes, work_dir, {
             "users": f"127.0.0.1:{echo.server_port}",
             "client": f"127.0.0.1:{client.server_port}"})
-        spoofed = {"Host": "users.example.com:8080", "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
+        spoofed = {"Host": "users.example.com:8080",
+                   "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
                    "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
                    "X-Forwarded-Port": "8443", "X-Forwarded-Prefix": "/evil"}
         status, _, _ = request(base_url + "/users/ping", headers=spoofed)

@@ -175,11 +175,11 @@ def serve(handler):
     return server
 
 
-def start_nginx(processes, work_dir, hosts):
-    """Run nginx with a loopback copy of prod.conf; return its base URL."""
+def start_nginx(processes, work_dir, hosts, conf="prod.conf"):
+    """Run nginx with a loopback copy of `conf`; return its base URL."""
     port = 80 if port_is_free(80) else free_port()
-    site = localise((NGINX_DIR / "prod.conf").read_text(), f"127.0.0.1:{port}", hosts)
-    main_conf = write_nginx_conf(work_dir, site, "prod.conf")
+    site = localise((NGINX_DIR / conf).read_text(), f"127.0.0.1:{port}", hosts)
+    main_conf = write_nginx_conf(work_dir, site, conf)
     check = run(nginx_command(work_dir, main_conf, "-t"))
     assert check.returncode == 0, shown(check)
     process = processes.start(f"nginx-{port}", nginx_command(work_dir, main_conf))
@@ -390,7 +390,8 @@ def test_restart_keeps_the_data(stack):
     assert "Running upgrade" not in Processes.log(stack.users)
 
 
-def test_nginx_forwards_only_its_own_headers(tmp_path_factory):
+@pytest.mark.parametrize("conf", ["prod.conf", "dev.conf"])
+def test_nginx_forwards_only_its_own_headers(conf, tmp_path_factory):
     """Ensure the users service sees nginx's forwarded headers, never a client's."""
     echo, client = serve(HeaderEcho), serve(ClientStandIn)
     processes = Processes(tmp_path_factory.mktemp("echo-logs"))
@@ -398,7 +399,7 @@ def test_nginx_forwards_only_its_own_headers(tmp_path_factory):
     try:
         base_url = start_nginx(processes, work_dir, {
             "users": f"127.0.0.1:{echo.server_port}",
-            "client": f"127.0.0.1:{client.server_port}"})
+            "client": f"127.0.0.1:{client.server_port}"}, conf)
         spoofed = {"Host": "users.example.com:8080",
                    "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
                    "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
@@ -415,11 +416,35 @@ def test_nginx_forwards_only_its_own_headers(tmp_path_factory):
             "X-Forwarded-Proto": "http",
             "X-Forwarded-Host": "users.example.com:8080",
         })
+        status, _, body = request(base_url + "/usersX")
+        assert (status, body.decode()) == (200, "client stand-in: GET /usersX")
+        assert len(echo.seen) == 1
     finally:
         processes.stop_all()
         for server in (echo, client):
             server.shutdown()
             server.server_close()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def test_dev_nginx_passes_the_hot_reload_websocket(tmp_path_factory):
+    """Ensure dev.conf passes a WebSocket upgrade through to the Vite dev server."""
+    client = serve(ClientStandIn)
+    processes = Processes(tmp_path_factory.mktemp("dev-logs"))
+    work_dir = scratch_dir("stack-nginx-dev-")
+    try:
+        base_url = start_nginx(processes, work_dir, {
+            "users": f"127.0.0.1:{free_port()}",
+            "client": f"127.0.0.1:{client.server_port}"}, "dev.conf")
+        client.seen.clear()
+        request(base_url + "/", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+        (_, path, headers), = client.seen
+        assert (path, headers["Upgrade"], headers["Connection"]) == ("/", "websocket",
+                                                                     "upgrade")
+    finally:
+        processes.stop_all()
+        client.shutdown()
+        client.server_close()
         shutil.rmtree(work_dir, ignore_errors=True)
 
 

@@ -16,6 +16,10 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+pg_version() {
+  find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1
+}
+
 pg_is_up() {
   pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null
 }
@@ -25,13 +29,13 @@ ensure_postgres() {
   if ! command -v pg_ctlcluster >/dev/null; then
     apt_install postgresql postgresql-client
     # A fresh CI cluster: let the tests connect as postgres over loopback without a password.
-    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    version=$(pg_version)
     sed -i -E 's/^(host\s+all\s+all\s+\S+\s+)\S+$/\1trust/' \
       "/etc/postgresql/${version}/main/pg_hba.conf"
     pg_ctlcluster --skip-systemctl-redirect "$version" main restart || true
   fi
   pg_is_up && return 0
-  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  version=$(pg_version)
   pg_ctlcluster --skip-systemctl-redirect "$version" main start
   for _ in $(seq 1 30); do
     pg_is_up && return 0

@@ -212,6 +212,26 @@ class Server:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return [int(child) for child in children]
 
+    def cpu_seconds(self):
+        """Return the CPU time all workers have used so far."""
+        ticks = 0
+        for pid in self.workers():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, timeout=300):
+        """Wait until the workers stop using CPU: wrk is gone, its queued requests not."""
+        deadline = time.monotonic() + timeout
+        used = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.cpu_seconds()
+            if now - used < 0.02:
+                return
+            used = now
+
     def memory(self):
         """Return {worker pid: (current RSS, peak RSS)} in bytes."""
         found = {}
@@ -305,6 +325,7 @@ class Bench:
         run = wrk(server.url + route.path, connections or args.connections,
                   seconds or args.duration, timeout or args.timeout,
                   post_tag=tag if route.method == "POST" else None)
+        server.wait_idle()
         if route.method == "POST":
             self.database.keep_first(args.users)
         return run

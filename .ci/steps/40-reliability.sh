@@ -22,12 +22,24 @@ if [ ! -f "$VENV/.installed" ] || [ "$REQUIREMENTS" -nt "$VENV/.installed" ]; th
   touch "$VENV/.installed"
 fi
 
+rm -rf .ci/artifacts/reliability
+mkdir -p .ci/artifacts/reliability
 audit() {
   "$VENV/bin/python" tests/reliability/audit_requirements.py --strict --no-deps --disable-pip \
     --progress-spinner off "$@"
 }
 echo "--- pip-audit: services/users/requirements.txt and requirements-dev.txt"
-audit -r services/users/requirements.txt -r services/users/requirements-dev.txt
+audit -r services/users/requirements.txt -r services/users/requirements-dev.txt \
+  --format json --output .ci/artifacts/reliability/pip-audit.json
+"$VENV/bin/python" - .ci/artifacts/reliability/pip-audit.json <<'PY'
+import json, sys
+dependencies = json.load(open(sys.argv[1]))["dependencies"]
+vulnerable = [d for d in dependencies if d.get("vulns")]
+for d in dependencies:
+    print(f"  {d['name']} {d.get('version', '?')}: {len(d.get('vulns', []))} known vulnerabilities")
+print(f"pip-audit: {len(dependencies)} pinned packages audited, {len(vulnerable)} vulnerable")
+sys.exit(1 if vulnerable else 0)
+PY
 echo "--- pip-audit control: a known-vulnerable pin must be reported"
 if control=$(audit -r tests/reliability/known-vulnerable.txt 2>&1) \
     || ! grep -q "PYSEC-" <<<"$control"; then
@@ -38,5 +50,4 @@ fi
 echo "pycrypto 2.6.1 reported as vulnerable, as it should be"
 
 echo "--- reliability suite"
-rm -rf .ci/artifacts/reliability
 "$VENV/bin/python" -m pytest -c tests/reliability/pytest.ini tests/reliability

@@ -1,6 +1,10 @@
 """Production as served, with every debug switch set in its environment, exposes nothing."""
 
-from harness import request
+import subprocess
+
+import pytest
+
+from harness import APP_PYTHON, USERS_DIR, app_environment, free_port, request, wait_for
 
 DEBUG_ENVIRONMENT = {"FLASK_DEBUG": "1", "FLASK_ENV": "development", "DEBUG_TB_ENABLED": "1"}
 
@@ -29,3 +33,36 @@ def test_debug_switches_do_nothing_in_production(serve, metrics):
     assert "never runs the debugger" in log
     metrics["exposure"] = {"debug_switches_set": len(DEBUG_ENVIRONMENT), "toolbar_served": 0,
                            "console_served": 0, "cors_for_unlisted_origin": 0}
+
+
+def debugger_resource_served(settings):
+    """Run `manage.py run` (Werkzeug's server) with FLASK_DEBUG=1; ask for a debugger file."""
+    port = free_port()
+    env = app_environment("sqlite://", APP_SETTINGS=f"project.config.{settings}",
+                          FLASK_DEBUG="1")
+    server = subprocess.Popen([APP_PYTHON, "manage.py", "run", "--port", str(port),
+                               "--no-reload"], cwd=USERS_DIR, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def answers():
+            try:
+                return request("GET", url + "/users/ping", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_for(answers, 30, 0.2, "manage.py run answering")
+        resource = request("GET", url + "/?__debugger__=yes&cmd=resource&f=style.css")
+        return resource.headers.get_content_type() == "text/css"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("settings, served", [("ProductionConfig", False),
+                                              ("DevelopmentConfig", True)])
+def test_flask_debug_never_starts_the_debugger_in_production(settings, served, metrics):
+    assert debugger_resource_served(settings) is served
+    metrics.setdefault("dev_server_with_FLASK_DEBUG", {})[settings] = (
+        "debugger on" if served else "debugger off")

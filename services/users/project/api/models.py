@@ -6,6 +6,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from project.extensions import db
 
 NAME_LENGTH = 128
+# What the API shows of a user: `to_json`'s keys, and the columns the store reads for it.
+PUBLIC_FIELDS = ("id", "username", "email", "active")
 
 
 class User(db.Model):
@@ -17,9 +19,4 @@ class User(db.Model):
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     def to_json(self):
-        return {
-            "id": self.id,
-            "username": self.username,
-            "email": self.email,
-            "active": self.active,
-        }
+        return {field: getattr(self, field) for field in PUBLIC_FIELDS}

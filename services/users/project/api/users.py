@@ -26,13 +26,12 @@ def get_single_user(user_id):
     user = find_user(user_id)
     if user is None:
         raise APIError("User does not exist", 404)
-    return {"status": "success", "data": user.to_json()}
+    return {"status": "success", "data": user}
 
 
 @users_blueprint.route("/users", methods=["GET"])
 def get_all_users():
-    users = [user.to_json() for user in all_users()]
-    return {"status": "success", "data": {"users": users}}
+    return {"status": "success", "data": {"users": all_users()}}
 
 
 @users_blueprint.route("/", methods=["GET", "POST"])

@@ -16,6 +16,11 @@ MAX_EXAMPLES = 300
 # negative_data_rejection wants every schema-invalid body refused, yet fields are trimmed
 # before their length is checked, so " " + 128 characters is accepted as it should be.
 EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
+# Operations with inputs must each get a few hundred requests, some of them accepted;
+# the others have exactly one request to send (plus their place in stateful sequences).
+INPUT_OPERATIONS = ("POST /users", "POST /", "GET /users/{user_id}")
+MIN_REQUESTS = 200
+MIN_ACCEPTED = 30
 
 
 def test_fuzz_every_operation(serve, metrics, capsys):
@@ -28,11 +33,13 @@ def test_fuzz_every_operation(serve, metrics, capsys):
         with open(spec_path, "wb") as spec:
             spec.write(served.body)
         report_path = artifact_path("schemathesis-report.json")
+        har_path = artifact_path("schemathesis-requests.har")
         command = [SCHEMATHESIS, "run", spec_path, "--url", server.base_url,
                    "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
-                   "--max-examples", str(MAX_EXAMPLES), "--workers", "2",
+                   "--max-examples", str(MAX_EXAMPLES), "--workers", "1",
                    "--request-timeout", "10", "--generation-database", "none",
-                   "--no-color", "--report", "json", "--report-json-path", report_path]
+                   "--no-color", "--report", "json,har", "--report-json-path", report_path,
+                   "--report-har-path", har_path]
         # Its cache (.schemathesis/) goes where it runs: among the artifacts.
         run = subprocess.run(command, capture_output=True, text=True, timeout=480,
                              cwd=os.path.dirname(report_path),
@@ -49,11 +56,17 @@ def test_fuzz_every_operation(serve, metrics, capsys):
     assert operations["total"] == operations["tested"] == 8
     assert cases["with_failures"] == cases["errored"] == 0
     assert "Traceback" not in server_log
+    per_operation = requests_per_operation(har_path, json.loads(served.body))
+    for operation in INPUT_OPERATIONS:
+        assert sum(per_operation[operation].values()) >= MIN_REQUESTS, per_operation[operation]
+    assert per_operation["POST /users"].get("201", 0) >= MIN_ACCEPTED
+    assert per_operation["POST /"].get("302", 0) >= MIN_ACCEPTED
     metrics["schemathesis"] = {
         "operations": operations["tested"], "cases": cases["generated"],
         "failures": cases["unique_failures"], "seed": report["seed"],
         "seconds": round(report["running_time"]),
         "accepted_vs_refused": accepted_vs_refused(report),
+        "requests_per_operation": per_operation,
     }
 
 
@@ -61,6 +74,23 @@ def summary_of(output):
     """Return Schemathesis's closing summary (from its SUMMARY rule to the end)."""
     index = output.rfind("SUMMARY")
     return output[output.rfind("\n", 0, index) + 1:] if index >= 0 else output[-3000:]
+
+
+def requests_per_operation(har_path, spec):
+    """Count the statuses Schemathesis got per described operation, and for other methods."""
+    with open(har_path, encoding="utf-8") as har_file:
+        entries = json.load(har_file)["log"]["entries"]
+    counts = {}
+    for entry in entries:
+        path = "/" + entry["request"]["url"].split("/", 3)[3].split("?")[0]
+        if path.startswith("/users/") and path not in spec["paths"]:
+            path = "/users/{user_id}"
+        method = entry["request"]["method"]
+        described = method.lower() in spec["paths"].get(path, {})
+        statuses = counts.setdefault(f"{method} {path}" if described else "other methods", {})
+        status = str(entry["response"]["status"])
+        statuses[status] = statuses.get(status, 0) + 1
+    return counts
 
 
 def accepted_vs_refused(report):

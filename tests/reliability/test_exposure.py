@@ -1,6 +1,9 @@
 """Production as served, with every debug switch set in its environment, exposes nothing."""
 
+import os
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -38,11 +41,13 @@ def test_debug_switches_do_nothing_in_production(serve, metrics):
 def debugger_resource_served(settings):
     """Run `manage.py run` (Werkzeug's server) with FLASK_DEBUG=1; ask for a debugger file."""
     port = free_port()
-    env = app_environment("sqlite://", APP_SETTINGS=f"project.config.{settings}",
-                          FLASK_DEBUG="1")
-    server = subprocess.Popen([APP_PYTHON, "manage.py", "run", "--port", str(port),
-                               "--no-reload"], cwd=USERS_DIR, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = tempfile.mkdtemp(prefix="reliability-run-")
+    env = app_environment("sqlite:///" + os.path.join(folder, "users.db"),
+                          APP_SETTINGS=f"project.config.{settings}", FLASK_DEBUG="1")
+    with open(os.path.join(folder, "server.log"), "wb") as log:
+        server = subprocess.Popen([APP_PYTHON, "manage.py", "run", "--port", str(port),
+                                   "--no-reload"], cwd=USERS_DIR, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
 
@@ -52,12 +57,17 @@ def debugger_resource_served(settings):
             except OSError:
                 return False
 
-        wait_for(answers, 30, 0.2, "manage.py run answering")
+        wait_for(lambda: server.poll() is not None or answers(), 30, 0.2,
+                 "manage.py run answering")
+        if server.poll() is not None:
+            with open(os.path.join(folder, "server.log"), encoding="utf-8") as log:
+                raise RuntimeError("manage.py run exited: " + log.read()[-2000:])
         resource = request("GET", url + "/?__debugger__=yes&cmd=resource&f=style.css")
         return resource.headers.get_content_type() == "text/css"
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("settings, served", [("ProductionConfig", False),

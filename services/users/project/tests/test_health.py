@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 import time
 import unittest
 from unittest import mock
@@ -31,10 +32,13 @@ class TestReadiness(BaseTestCase):
         self.assertEqual(response.get_json(), {"status": "success", "message": "ready"})
 
     def test_sqlite_still_works(self):
-        """Ensure SQLite gets no PostgreSQL-only connect options and is ready."""
-        app = app_with_test_database("sqlite://")
-        self.assertNotIn("connect_args", app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        self.assertEqual(app.test_client().get("/users/ready").status_code, 200)
+        """Ensure SQLite (a file, as in development) gets no PostgreSQL options and is ready."""
+        with tempfile.TemporaryDirectory() as folder:
+            app = app_with_test_database("sqlite:///" + os.path.join(folder, "users.db"))
+            self.assertNotIn("connect_args", app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+            self.assertEqual(app.test_client().get("/users/ready").status_code, 200)
+            with app.app_context():
+                db.engine.dispose()
 
     def test_postgres_timeouts_are_bounded(self):
         """Ensure PostgreSQL connections get a connect timeout and a statement timeout."""

@@ -9,7 +9,8 @@ import time
 from harness import Gunicorn, migrate, request, stored_users, wait_for
 
 WORKERS = 4
-# Requests in flight, one per worker: reads and writes, all held behind a table lock.
+# Requests in flight, as many as there are workers (gthread workers may take several
+# each): reads and writes, all held behind a table lock.
 IN_FLIGHT = [
     ("GET", "/users", None),
     ("GET", "/users/1", None),

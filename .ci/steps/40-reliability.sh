@@ -12,7 +12,7 @@ REQUIREMENTS=tests/reliability/requirements.txt
 
 # initdb and pg_ctl for the private cluster; runuser runs them as postgres (not root).
 apt_install postgresql util-linux
-RELIABILITY_PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+RELIABILITY_PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin | sort -V | tail -n 1)
 export RELIABILITY_PG_BIN
 make install
 if [ ! -f "$VENV/.installed" ] || [ "$REQUIREMENTS" -nt "$VENV/.installed" ]; then

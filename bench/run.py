@@ -11,6 +11,7 @@ Run it with the project's venv: `make bench` (see docs/benchmarks.md).
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -63,6 +64,8 @@ class Run:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    # The workers' CPU time per request: steadier than req/s when the cores are shared.
+    cpu_ms: float = 0.0
 
     @property
     def rps(self):
@@ -322,10 +325,13 @@ class Bench:
         args = self.args
         self.runs += 1
         tag = f"{server.name}-{self.runs}-{time.time_ns() % 10**9}"
+        cpu_before = server.cpu_seconds()
         run = wrk(server.url + route.path, connections or args.connections,
                   seconds or args.duration, timeout or args.timeout,
                   post_tag=tag if route.method == "POST" else None)
         server.wait_idle()
+        cpu = (server.cpu_seconds() - cpu_before) * 1000 / max(run.requests, 1)
+        run = dataclasses.replace(run, cpu_ms=cpu)
         if route.method == "POST":
             self.database.keep_first(args.users)
         return run
@@ -341,7 +347,8 @@ class Bench:
                 runs[server.name].append(run)
                 log(f"  {route.label:<20} round {round_number} {server.name:<13} "
                     f"{run.rps:9.1f} req/s  p50 {run.p50_ms:7.2f} ms  "
-                    f"p99 {run.p99_ms:7.2f} ms  non-2xx {run.non_2xx}  "
+                    f"p99 {run.p99_ms:7.2f} ms  CPU {run.cpu_ms:5.2f} ms/request  "
+                    f"non-2xx {run.non_2xx}  "
                     f"socket errors {run.socket_errors}")
         return runs
 
@@ -403,6 +410,7 @@ def summary(runs):
         "rps": median([run.rps for run in runs]),
         "p50": median([run.p50_ms for run in runs]),
         "p99": median([run.p99_ms for run in runs]),
+        "cpu": median([run.cpu_ms for run in runs]),
         "non_2xx": sum(run.non_2xx for run in runs),
         "socket_errors": sum(run.socket_errors for run in runs),
     }
@@ -443,8 +451,9 @@ def render(context, routes, results, post_sync, scale_results):
         "rounds; service/floor is the median of the rounds' ratios.",
         "",
         "| Route | service req/s | floor req/s | service/floor | service p50 / p99 ms "
-        "| floor p50 / p99 ms | non-2xx (service, floor) | socket errors (service, floor) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| floor p50 / p99 ms | worker CPU ms/request (service, floor) "
+        "| non-2xx (service, floor) | socket errors (service, floor) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for route in routes:
         runs = results[route.label]
@@ -453,7 +462,8 @@ def render(context, routes, results, post_sync, scale_results):
             f"| `{route.label}` | {service['rps']:,.0f} | {floor['rps']:,.0f} | "
             f"**{paired_ratio(runs['service'], runs['floor']):.2f}** | "
             f"{service['p50']:.1f} / {service['p99']:.1f} | {floor['p50']:.1f} / "
-            f"{floor['p99']:.1f} | {service['non_2xx']}, {floor['non_2xx']} | "
+            f"{floor['p99']:.1f} | {service['cpu']:.2f}, {floor['cpu']:.2f} | "
+            f"{service['non_2xx']}, {floor['non_2xx']} | "
             f"{service['socket_errors']}, {floor['socket_errors']} |")
     if post_sync:
         production, sync = summary(post_sync["service"]), summary(post_sync["sync-workers"])

@@ -78,7 +78,10 @@ class BaseConfig:
 
         Parameters stay out of error messages, and so out of logs: they hold emails.
         """
-        options = {"pool_pre_ping": True, "hide_parameters": True}
+        options = {"pool_pre_ping": True, "hide_parameters": True,
+                   # Room for every gunicorn thread of a worker (gunicorn.conf.py), so
+                   # that busy threads reuse connections instead of opening new ones.
+                   "pool_size": 10}
         if make_url(self.SQLALCHEMY_DATABASE_URI).get_backend_name() == "postgresql":
             options["connect_args"] = postgres_connect_args()
         return options

@@ -70,9 +70,18 @@ def debugger_resource_served(settings):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.mark.parametrize("settings, served", [("ProductionConfig", False),
-                                              ("DevelopmentConfig", True)])
-def test_flask_debug_never_starts_the_debugger_in_production(settings, served, metrics):
-    assert debugger_resource_served(settings) is served
-    metrics.setdefault("dev_server_with_FLASK_DEBUG", {})[settings] = (
-        "debugger on" if served else "debugger off")
+def test_flask_debug_starts_the_debugger_in_development(metrics):
+    assert debugger_resource_served("DevelopmentConfig") is True
+    metrics.setdefault("dev_server_with_FLASK_DEBUG", {})["DevelopmentConfig"] = "debugger on"
+
+
+@pytest.mark.parametrize("arguments", [["run"], ["--debug", "run"], ["run", "--debugger"]])
+def test_production_never_starts_the_development_server(arguments, metrics):
+    env = app_environment("sqlite:///" + os.path.join(tempfile.gettempdir(), "never.db"),
+                          APP_SETTINGS="project.config.ProductionConfig", FLASK_DEBUG="1")
+    result = subprocess.run([APP_PYTHON, "manage.py", *arguments, "--port", str(free_port())],
+                            cwd=USERS_DIR, env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert "never runs the development server" in result.stderr
+    metrics.setdefault("dev_server_with_FLASK_DEBUG", {})["ProductionConfig"] = "refused"

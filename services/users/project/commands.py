@@ -87,6 +87,16 @@ def cov(names):
     sys.exit(tests.returncode)
 
 
+@click.command("run", context_settings={"ignore_unknown_options": True})
+@click.argument("ignored", nargs=-1, type=click.UNPROCESSED)
+def refuse_run(ignored):
+    """Refused: this configuration is served by gunicorn, never the development server."""
+    raise click.UsageError(
+        "This configuration never runs the development server (or its debugger); "
+        "serve it with: gunicorn --config gunicorn.conf.py manage:app"
+    )
+
+
 def register_commands(app):
     """Add the course's commands to the app's CLI."""
     for command in (recreate_db, seed_db, test, cov):

@@ -155,6 +155,16 @@ class TestDatabaseCommands(unittest.TestCase):
         self.assertIsNotNone(printed, result.stdout)
         self.assertEqual(json.loads(printed.group()), ["project", "postgresql", "users"])
 
+    def test_production_refuses_the_development_server(self):
+        """Ensure `--debug run` cannot wrap a production app in Werkzeug's debugger."""
+        env = child_env(APP_SETTINGS="project.config.ProductionConfig",
+                        DATABASE_URL=self.url, SECRET_KEY="s")
+        for arguments in (["run"], ["--debug", "run"], ["run", "--debugger"]):
+            with self.subTest(arguments=arguments):
+                result = run_manage(*arguments, "--port", "1", env=env)
+                self.assertEqual(result.returncode, 2)
+                self.assertIn("never runs the development server", result.stderr)
+
     def test_commands_keep_course_spelling(self):
         """Ensure the course's command names are listed as it spells them."""
         result = run_manage("--help", env=self.env)

@@ -16,6 +16,7 @@ PUBLIC_USERS = select(*(USERS.c[field] for field in PUBLIC_FIELDS))
 # Built once: building a statement per request costs about as much as running it.
 USER_BY_ID = PUBLIC_USERS.where(USERS.c.id == bindparam("id"))
 ALL_USERS = PUBLIC_USERS.order_by(USERS.c.id)
+USERS_AFTER = ALL_USERS.where(USERS.c.id > bindparam("after")).limit(bindparam("size"))
 INSERT_USER = insert(USERS)
 DUPLICATE_MESSAGES = {
     "email": "Sorry. That email already exists.",
@@ -60,9 +61,29 @@ def all_users():
     return read(ALL_USERS)
 
 
+def user_batches(size=2000):
+    """Yield every user, ordered by id, in lists of at most `size` (as `all_users`).
+
+    One query per batch, each starting after the last id seen: listing a big table
+    costs a worker the memory of one batch, and a small table still takes one query.
+    """
+    with db.engine.connect() as connection:
+        after = 0
+        while True:
+            batch = as_dicts(connection.execute(USERS_AFTER, {"after": after, "size": size}))
+            if batch:
+                yield batch
+            if len(batch) < size:
+                return
+            after = batch[-1]["id"]
+
+
 def read(statement, **params):
     """Run a read-only `statement` on a pooled connection; return its rows as dicts."""
     with db.engine.connect() as connection:
-        result = connection.execute(statement, params)
-        fields = tuple(result.keys())
-        return [dict(zip(fields, row)) for row in result]
+        return as_dicts(connection.execute(statement, params))
+
+
+def as_dicts(result):
+    fields = tuple(result.keys())
+    return [dict(zip(fields, row)) for row in result]

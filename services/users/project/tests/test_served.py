@@ -75,37 +75,36 @@ class TestServedApp(unittest.TestCase):
                 self.assertEqual(parsed["status"], "fail")
         self.assertEqual(self.stored(), [])
 
-    def test_simultaneous_same_email(self):
-        """Ensure simultaneous posts of one email give one 201 and 400s, one row."""
+    def post_simultaneously(self, users):
+        """POST every `(username, email)` in `users` at once; return the answers."""
         with ThreadPoolExecutor(THREADS) as pool:
-            results = list(pool.map(
-                lambda n: self.post_user(f"user{n}", "same@mherman.org"), range(THREADS)
-            ))
+            return list(pool.map(lambda user: self.post_user(*user), users))
+
+    def assert_one_winner(self, results, message):
         statuses = sorted(status for status, _, _ in results)
-        self.assertEqual(statuses, [201] + [400] * (THREADS - 1))
+        self.assertEqual(statuses, [201] + [400] * (len(results) - 1))
         messages = {body["message"] for status, body, _ in results if status == 400}
-        self.assertEqual(messages, {"Sorry. That email already exists."})
+        self.assertEqual(messages, {message})
         self.assertEqual(len(self.stored()), 1)
 
+    def test_simultaneous_same_email(self):
+        """Ensure simultaneous posts of one email give one 201 and 400s, one row."""
+        users = [(f"user{n}", "same@mherman.org") for n in range(THREADS)]
+        self.assert_one_winner(self.post_simultaneously(users),
+                               "Sorry. That email already exists.")
+
     def test_simultaneous_same_username(self):
-        """Ensure simultaneous posts of one username give one 201 and one row."""
-        with ThreadPoolExecutor(THREADS) as pool:
-            results = list(pool.map(
-                lambda n: self.post_user("same", f"user{n}@mherman.org"), range(THREADS)
-            ))
-        statuses = sorted(status for status, _, _ in results)
-        self.assertEqual(statuses, [201] + [400] * (THREADS - 1))
-        messages = {body["message"] for status, body, _ in results if status == 400}
-        self.assertEqual(messages, {"Sorry. That username already exists."})
-        self.assertEqual(len(self.stored()), 1)
+        """Ensure simultaneous posts of one username give one 201 and 400s, one row."""
+        users = [("same", f"user{n}@mherman.org") for n in range(THREADS)]
+        self.assert_one_winner(self.post_simultaneously(users),
+                               "Sorry. That username already exists.")
 
     def test_simultaneous_distinct_users_all_kept(self):
         """Ensure every acknowledged user among many simultaneous ones is stored."""
         count = THREADS * 4
-        with ThreadPoolExecutor(THREADS) as pool:
-            results = list(pool.map(
-                lambda n: self.post_user(f"user{n}", f"user{n}@mherman.org"), range(count)
-            ))
+        results = self.post_simultaneously(
+            [(f"user{n}", f"user{n}@mherman.org") for n in range(count)]
+        )
         self.assertEqual([status for status, _, _ in results], [201] * count)
         expected = {(f"user{n}", f"user{n}@mherman.org") for n in range(count)}
         self.assertEqual(set(self.stored()), expected)

@@ -15,7 +15,7 @@ trap 'rm -f "$out"' EXIT
   --database-url "postgresql://postgres@127.0.0.1:5432/users_bench_smoke_$$" \
   --users 50 --rounds 1 --duration 1 --warmup 1 \
   --scale 50,500 --scale-rounds 1 --scale-duration 1
-for row in '`GET /users/ping`' '`GET /users/<id>`' '`GET /users (50)`' '`POST /users`'; do
-  grep -qF "| $row |" "$out" || { echo "bench smoke: no row for $row" >&2; exit 1; }
+for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
+  grep -qF "| \`$route\` |" "$out" || { echo "bench smoke: no row for $route" >&2; exit 1; }
 done
 echo "bench smoke: table written, no non-2xx responses, no socket errors"

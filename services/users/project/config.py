@@ -78,12 +78,13 @@ class BaseConfig:
 
         Parameters stay out of error messages, and so out of logs: they hold emails.
         """
-        options = {"pool_pre_ping": True, "hide_parameters": True,
-                   # Room for every gunicorn thread of a worker (gunicorn.conf.py), so
-                   # that busy threads reuse connections instead of opening new ones.
-                   "pool_size": 10}
+        options = {"pool_pre_ping": True, "hide_parameters": True}
         if make_url(self.SQLALCHEMY_DATABASE_URI).get_backend_name() == "postgresql":
             options["connect_args"] = postgres_connect_args()
+            # Room for every gunicorn thread of a worker (gunicorn.conf.py), so that busy
+            # threads reuse connections instead of opening new ones. (SQLite's in-memory
+            # pool takes no size.)
+            options["pool_size"] = 10
         return options
 
     @property

@@ -59,6 +59,15 @@ class TestDatabaseUrls(unittest.TestCase):
         """Ensure SQLite URLs are left as they are."""
         self.assertEqual(normalise_database_url("sqlite:////tmp/x.db"), "sqlite:////tmp/x.db")
 
+    def test_in_memory_sqlite_serves(self):
+        """Ensure `sqlite://` (in memory) builds an engine and serves the API."""
+        with mock.patch.dict(os.environ, {"DATABASE_URL": "sqlite://"}):
+            app = create_app("project.config.DevelopmentConfig")
+        with app.app_context():
+            db.create_all()
+            response = app.test_client().get("/users")
+        self.assertEqual(response.get_json(), {"status": "success", "data": {"users": []}})
+
     def test_both_schemes_connect(self):
         """Ensure a postgres:// and a bare postgresql:// URL really connect."""
         url = test_database_url().replace("postgresql+psycopg2://", "postgres://", 1)

@@ -20,14 +20,19 @@ def ensure_database(url):
         port=target.port,
         connect_timeout=10,
     )
+    # CREATE DATABASE refuses a transaction block; `with connection` would open one
+    # (psycopg2 2.9 does so even in autocommit), so only the cursor is a context.
     maintenance.autocommit = True
-    with maintenance, maintenance.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,))
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(
-                sql.Identifier(target.database)))
-            print(f"created database {target.database}")
-    maintenance.close()
+    try:
+        with maintenance.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                           (target.database,))
+            if cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(
+                    sql.Identifier(target.database)))
+                print(f"created database {target.database}")
+    finally:
+        maintenance.close()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """The tests refuse any database but the test one; URLs name our driver."""
 
 import os
+import subprocess
+import sys
 import unittest
 from unittest import mock
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from project import create_app, db
+from project.commands import USERS_DIR
 from project.config import TestingConfig, normalise_database_url
 from project.tests.base import BaseTestCase, assert_test_database, test_database_url
 
@@ -77,6 +81,47 @@ class TestDatabaseUrls(unittest.TestCase):
                 with engine.connect() as connection:
                     self.assertEqual(connection.execute(text("select 1")).scalar(), 1)
                 engine.dispose()
+
+
+# `make test` creates the test database with this script; the service's image has no copy.
+ENSURE_DATABASE = os.path.join(USERS_DIR, "..", "..", "scripts", "ensure_database.py")
+
+
+@unittest.skipUnless(os.path.exists(ENSURE_DATABASE), "scripts/ is outside the image")
+class TestEnsureDatabase(unittest.TestCase):
+
+    def setUp(self):
+        url = make_url(test_database_url())
+        self.name = f"{url.database}_ensure"
+        self.url = url.set(database=self.name).render_as_string(hide_password=False)
+        self.admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        self.drop()
+        self.addCleanup(self.admin.dispose)
+        self.addCleanup(self.drop)
+
+    def drop(self):
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+    def exists(self):
+        with self.admin.connect() as connection:
+            found = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                       {"name": self.name})
+            return found.first() is not None
+
+    def ensure(self):
+        return subprocess.run([sys.executable, ENSURE_DATABASE, self.url], capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    def test_creates_missing_database_once(self):
+        """Ensure the script creates a missing database, then leaves it be."""
+        first = self.ensure()
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertIn(f"created database {self.name}", first.stdout)
+        self.assertTrue(self.exists())
+        second = self.ensure()
+        self.assertEqual(second.returncode, 0, second.stderr)
+        self.assertEqual(second.stdout, "")
 
 
 class TestProductionRefusals(unittest.TestCase):

@@ -10,9 +10,11 @@ from project.api.health import health_blueprint
 from project.api.models import User
 from project.api.users import users_blueprint
 from project.commands import register_commands
+from project.connections import register_connections
 from project.errors import register_error_handlers
 from project.extensions import cors, db, migrate, toolbar
 from project.security import register_security
+from project.sessions import CookieSessionInterface
 
 __all__ = ["create_app", "db"]
 
@@ -27,6 +29,7 @@ def create_app(settings=None):
     Without `settings`, APP_SETTINGS names the config, development by default.
     """
     app = Flask(__name__)
+    app.session_interface = CookieSessionInterface()
     load_config(app, settings)
     register_proxy(app)
     register_extensions(app)
@@ -58,8 +61,12 @@ def register_proxy(app):
 def register_extensions(app):
     """Bind the extensions to the app."""
     db.init_app(app)
+    with app.app_context():
+        register_connections(app, db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
-    cors.init_app(app)
+    # No origin to allow (production's default) needs no CORS work on every request.
+    if app.config["CORS_ORIGINS"]:
+        cors.init_app(app)
     toolbar.init_app(app)
 
 

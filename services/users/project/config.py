@@ -74,11 +74,13 @@ class BaseConfig:
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self):
-        """Check connections before use; on PostgreSQL, bound connect and statement time.
+        """Keep parameters out of errors; on PostgreSQL, bound waits and size the pool.
 
         Parameters stay out of error messages, and so out of logs: they hold emails.
+        No `pool_pre_ping`: its `SELECT 1` is a round trip per request, while
+        `project.connections` drops the connections PostgreSQL closed without one.
         """
-        options = {"pool_pre_ping": True, "hide_parameters": True}
+        options = {"hide_parameters": True}
         if make_url(self.SQLALCHEMY_DATABASE_URI).get_backend_name() == "postgresql":
             options["connect_args"] = postgres_connect_args()
             # Room for every gunicorn thread of a worker (gunicorn.conf.py), so that busy

@@ -4,8 +4,8 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from project.api.models import PUBLIC_FIELDS, User
+from project.connections import api_engine
 from project.errors import APIError
-from project.extensions import db
 
 # The largest value PostgreSQL's `integer` holds; beyond it no user can exist.
 MAX_USER_ID = 2**31 - 1
@@ -27,7 +27,7 @@ DUPLICATE_MESSAGES = {
 def create_user(username, email):
     """Insert a user; a taken email or username raises a 400 `APIError`."""
     try:
-        with db.engine.begin() as connection:
+        with api_engine().begin() as connection:
             connection.execute(INSERT_USER, {"username": username, "email": email})
     except IntegrityError as error:
         field = duplicated_field(error)
@@ -67,7 +67,7 @@ def user_batches(size=2000):
     One query per batch, each starting after the last id seen: listing a big table
     costs a worker the memory of one batch, and a small table still takes one query.
     """
-    with db.engine.connect() as connection:
+    with api_engine().connect() as connection:
         after = 0
         while True:
             batch = as_dicts(connection.execute(USERS_AFTER, {"after": after, "size": size}))
@@ -80,7 +80,7 @@ def user_batches(size=2000):
 
 def read(statement, **params):
     """Run a read-only `statement` on a pooled connection; return its rows as dicts."""
-    with db.engine.connect() as connection:
+    with api_engine().connect() as connection:
         return as_dicts(connection.execute(statement, params))
 
 

@@ -7,6 +7,7 @@ from flask import current_app
 
 from project import create_app, db
 from project.config import TestingConfig, normalise_database_url
+from project.connections import api_engine
 
 TESTING_SETTINGS = "project.config.TestingConfig"
 
@@ -22,15 +23,19 @@ def assert_test_database():
     Checking the config is not enough: Flask-SQLAlchemy builds engines once, in
     `init_app`, so an app reconfigured afterwards keeps talking to its old database.
     """
-    actual = db.engine.url.render_as_string(hide_password=False)
     expected = test_database_url()
-    if not current_app.testing or actual != expected:
-        raise RuntimeError(
-            f"Refusing to run tests against {db.engine.url!r}: "
-            "not the test database (DATABASE_TEST_URL)."
-        )
+    for engine in (db.engine, api_engine()):
+        if not current_app.testing or url_of(engine) != expected:
+            raise RuntimeError(
+                f"Refusing to run tests against {engine.url!r}: "
+                "not the test database (DATABASE_TEST_URL)."
+            )
     if expected == development_database_url():
         raise RuntimeError("DATABASE_TEST_URL must not be the same as DATABASE_URL.")
+
+
+def url_of(engine):
+    return engine.url.render_as_string(hide_password=False)
 
 
 def development_database_url():
@@ -52,4 +57,5 @@ class BaseTestCase(unittest.TestCase):
     def tearDown(self):
         db.session.remove()
         db.drop_all()
+        api_engine().dispose()
         self.app_context.pop()

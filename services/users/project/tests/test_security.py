@@ -77,6 +77,23 @@ class TestSecurityHeaders(BaseTestCase):
         self.assertEqual(secure.headers["Strict-Transport-Security"],
                          "max-age=31536000; includeSubDomains")
 
+    def test_headers_a_view_sets_are_kept(self):
+        """Ensure a header a view sets itself is not replaced or repeated."""
+        own = {"Cache-Control": "max-age=60", "X-Frame-Options": "SAMEORIGIN"}
+        self.app.add_url_rule("/cached", "cached", lambda: ({"status": "success"}, own))
+        response = self.app.test_client().get("/cached")
+        self.assertEqual(response.headers.getlist("Cache-Control"), ["max-age=60"])
+        self.assertEqual(response.headers.getlist("X-Frame-Options"), ["SAMEORIGIN"])
+        self.assertEqual(response.headers["X-Content-Type-Options"], "nosniff")
+
+    def test_api_sets_no_cookie(self):
+        """Ensure API answers open no session and set no cookie, with or without cookies sent."""
+        for headers in ({}, {"Cookie": "theme=dark"}):
+            with self.subTest(headers=headers):
+                response = self.client.get("/users/ping", headers=headers)
+                self.assertEqual(response.status_code, 200)
+                self.assertNotIn("Set-Cookie", response.headers)
+
 
 class TestCorsOrigins(unittest.TestCase):
 

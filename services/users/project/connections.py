@@ -23,7 +23,10 @@ def register_connections(app, engine):
     """
     api_engine = engine
     if engine.dialect.name == "postgresql":
+        # Nothing to roll back on an autocommit connection: SQLAlchemy documents turning
+        # the pool's reset on return off for exactly this case.
         api_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT",
+                                   pool_reset_on_return=None,
                                    **app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         for pooled in (engine, api_engine):
             event.listen(pooled, "checkout", replace_if_closed)

@@ -4,7 +4,7 @@ Every problem raises `APIError` with the course's "Invalid payload." and a `deta
 saying what was wrong.
 """
 
-import unicodedata
+import re
 
 from email_validator import EmailNotValidError, validate_email
 from flask import request
@@ -15,9 +15,9 @@ from project.errors import APIError
 
 INVALID_PAYLOAD = "Invalid payload."
 USER_FIELDS = ("username", "email")
-# Cc: control characters (NUL among them, which PostgreSQL refuses in text);
-# Cs: lone surrogates, which cannot be encoded as UTF-8 at all.
-FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+# Unicode's categories Cc, control characters (NUL among them, which PostgreSQL refuses
+# in text), and Cs, lone surrogates, which cannot be encoded as UTF-8 at all.
+FORBIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def invalid(detail, status_code=400):
@@ -55,7 +55,7 @@ def clean_text(field, value):
         raise invalid(f"{field} must not be empty.")
     if len(value) > NAME_LENGTH:
         raise invalid(f"{field} must be at most {NAME_LENGTH} characters.")
-    if any(unicodedata.category(char) in FORBIDDEN_CATEGORIES for char in value):
+    if FORBIDDEN_CHARACTERS.search(value):
         raise invalid(f"{field} must not contain control characters.")
     return value
 

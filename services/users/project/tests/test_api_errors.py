@@ -1,10 +1,12 @@
 """Bad input gets a JSend 4xx, never a 500 or an HTML page, and changes nothing."""
 
 import json
+import unicodedata
 import unittest
 
 from project import db
 from project.api.models import User
+from project.api.validation import FORBIDDEN_CHARACTERS
 from project.tests.base import BaseTestCase
 from project.tests.utils import add_user
 
@@ -134,6 +136,16 @@ class TestPayloadErrors(APIErrorTestCase):
         self.post_user(email="nope")
         self.post_user(username="x" * 200)
         self.assertEqual(self.user_count(), 0)
+
+
+class TestForbiddenCharacters(unittest.TestCase):
+
+    def test_pattern_is_unicode_control_and_surrogate_categories(self):
+        """Ensure the refused characters are exactly Unicode's categories Cc and Cs."""
+        differ = [hex(code) for code in range(0x110000)
+                  if (unicodedata.category(chr(code)) in ("Cc", "Cs"))
+                  != bool(FORBIDDEN_CHARACTERS.search(chr(code)))]
+        self.assertEqual(differ, [])
 
 
 class TestDuplicates(APIErrorTestCase):

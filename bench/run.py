@@ -136,6 +136,21 @@ class Database:
     def server_version(self):
         return self.execute("SHOW server_version")[0][0]
 
+    def slow_commits(self, milliseconds):
+        """Make each commit wait `milliseconds` before its WAL flush, as a slower disk would.
+
+        commit_delay waits only while commit_siblings other transactions are open; 0
+        siblings makes every commit wait, and commits that arrive meanwhile share the
+        flush (group commit), as on a disk whose flush takes that long. New connections
+        pick the setting up: start the servers afterwards. 0 undoes it.
+        """
+        if milliseconds:
+            self._admin("ALTER DATABASE {} SET commit_delay = %d" % (milliseconds * 1000))
+            self._admin("ALTER DATABASE {} SET commit_siblings = 0")
+        else:
+            self._admin("ALTER DATABASE {} RESET commit_delay")
+            self._admin("ALTER DATABASE {} RESET commit_siblings")
+
 
 # ---------------------------------------------------------------------------- servers
 
@@ -336,12 +351,12 @@ class Bench:
             self.database.keep_first(args.users)
         return run
 
-    def interleave(self, servers, route):
+    def interleave(self, servers, route, rounds=None):
         """Warm each server up on `route`, then drive them in turn for the rounds."""
         for server in servers:
             self.drive(server, route, seconds=self.args.warmup)
         runs = {server.name: [] for server in servers}
-        for round_number in range(1, self.args.rounds + 1):
+        for round_number in range(1, (rounds or self.args.rounds) + 1):
             for server in servers:
                 run = self.drive(server, route)
                 runs[server.name].append(run)
@@ -438,7 +453,32 @@ def machine(database):
             "the cores are shared with other work, so absolute numbers are noisy")
 
 
-def render(context, routes, results, post_sync, scale_results):
+def render_slow_commits(args, slow_commits):
+    lines = [
+        "",
+        "`POST /users` when commits are slow: each commit waits the given time before its "
+        "WAL flush (`commit_delay`, `commit_siblings = 0` on the scratch database), as on a "
+        "disk whose flush takes that long; commits that arrive meanwhile share the flush. "
+        f"{args.commit_rounds} interleaved rounds of {args.duration} s, servers restarted "
+        "for each delay.",
+        "",
+        "| commit delay ms | service req/s | floor req/s | two sync workers req/s "
+        "| service/floor | service/two sync workers | non-2xx (service, floor, sync) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for delay, runs in slow_commits.items():
+        found = {name: summary(found_runs) for name, found_runs in runs.items()}
+        lines.append(
+            f"| {delay} | {found['service']['rps']:,.0f} | {found['floor']['rps']:,.0f} | "
+            f"{found['sync-workers']['rps']:,.0f} | "
+            f"**{paired_ratio(runs['service'], runs['floor']):.2f}** | "
+            f"**{paired_ratio(runs['service'], runs['sync-workers']):.2f}** | "
+            f"{found['service']['non_2xx']}, {found['floor']['non_2xx']}, "
+            f"{found['sync-workers']['non_2xx']} |")
+    return lines
+
+
+def render(context, routes, results, post_sync, scale_results, slow_commits=None):
     args = context["args"]
     lines = [
         f"Command: `{context['command']}`  ",
@@ -479,6 +519,8 @@ def render(context, routes, results, post_sync, scale_results):
             f"**{paired_ratio(post_sync['service'], post_sync['sync-workers']):.2f}** | "
             f"{production['non_2xx']}, {sync['non_2xx']} |",
         ]
+    if slow_commits:
+        lines += render_slow_commits(args, slow_commits)
     if scale_results:
         lines += [
             "",
@@ -551,6 +593,11 @@ def parse_args(argv=None):
                         help="which of ping,get,list,post to run")
     parser.add_argument("--no-sync-comparison", action="store_true",
                         help="skip the POST run on two sync workers")
+    parser.add_argument("--commit-delays", default="1,2,5",
+                        help="comma-separated commit delays in ms for the slow-commit POST "
+                             "runs; empty skips")
+    parser.add_argument("--commit-rounds", type=int, default=3,
+                        help="interleaved rounds per commit delay")
     parser.add_argument("--gunicorn-args", default="",
                         help="extra gunicorn arguments for service and floor alike")
     parser.add_argument("--out", help="markdown file to write the results into")
@@ -568,6 +615,9 @@ def main(argv=None):
     }
     routes = [all_routes[name] for name in chosen]
     sizes = [int(size) for size in args.scale.split(",") if size.strip()]
+    delays = [int(delay) for delay in args.commit_delays.split(",") if delay.strip()]
+    if "post" not in chosen or args.no_sync_comparison:
+        delays = []
     extra = args.gunicorn_args.split()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="users-bench-") as log_dir, \
@@ -593,7 +643,7 @@ def main(argv=None):
         }
         log(f"Service settings: {context['settings']}")
         bench = Bench(args, database)
-        results, post_sync, scale_results = {}, None, {}
+        results, post_sync, scale_results, slow_commits = {}, None, {}, {}
         try:
             for one in (service, floor, sync):
                 one.start()
@@ -609,6 +659,18 @@ def main(argv=None):
         finally:
             for one in (service, floor, sync):
                 one.stop()
+        posting = all_routes["post"]
+        for delay in delays:
+            database.slow_commits(delay)
+            try:
+                for one in (service, floor, sync):
+                    one.start()
+                slow_commits[delay] = bench.interleave([service, floor, sync], posting,
+                                                       rounds=args.commit_rounds)
+            finally:
+                for one in (service, floor, sync):
+                    one.stop()
+                database.slow_commits(0)
         listing = Route("GET /users", "GET", "/users")
         for users in sizes:
             if users > database.count():
@@ -620,13 +682,13 @@ def main(argv=None):
             finally:
                 service.stop()
                 floor.stop()
-    text = render(context, routes, results, post_sync, scale_results)
+    text = render(context, routes, results, post_sync, scale_results, slow_commits)
     print("\n" + text)
     if args.out:
         write_report(args.out, text)
         log(f"Wrote {args.out}")
     log(f"Took {time.monotonic() - started:.0f} s")
-    runs = [*all_runs(results), *all_runs(scale_results)]
+    runs = [*all_runs(results), *all_runs(scale_results), *all_runs(slow_commits)]
     errors = sum(run.non_2xx + run.socket_errors for run in runs)
     if errors:
         log(f"FAILED: {errors} non-2xx responses or socket errors")

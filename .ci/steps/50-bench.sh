@@ -14,8 +14,9 @@ trap 'rm -f "$out"' EXIT
 .venv/bin/python bench/run.py --out "$out" \
   --database-url "postgresql://postgres@127.0.0.1:5432/users_bench_smoke_$$" \
   --users 50 --rounds 1 --duration 1 --warmup 1 \
-  --scale 50,500 --scale-rounds 1 --scale-duration 1
+  --scale 50,500 --scale-rounds 1 --scale-duration 1 --commit-delays 2 --commit-rounds 1
 for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
   grep -qF "| \`$route\` |" "$out" || { echo "bench smoke: no row for $route" >&2; exit 1; }
 done
+grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row" >&2; exit 1; }
 echo "bench smoke: table written, no non-2xx responses, no socket errors"

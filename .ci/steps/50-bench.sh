@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A smoke of the benchmark harness, not the benchmark (that is `make bench`, about 9
-# minutes): a tiny table, one short round per route, two small sizes. bench/run.py stops
-# if the floor answers unlike the service and exits non-zero on any non-2xx response or
-# socket error; here we also check that it wrote the table.
+# A smoke of the benchmark harness, not the benchmark (that is `make bench`, about 14
+# minutes): a tiny table, one short round per route, one slow-commit delay, two small
+# sizes. bench/run.py stops if the floor answers unlike the service and exits non-zero on
+# any non-2xx response or socket error; here we also check that it wrote the table. Then
+# a few requests through bench/inprocess.py, which stops on any non-2xx answer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
@@ -20,3 +21,5 @@ for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'
 done
 grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row" >&2; exit 1; }
 echo "bench smoke: table written, no non-2xx responses, no socket errors"
+.venv/bin/python bench/inprocess.py --requests 40 --rounds 1 \
+  --database-url "postgresql://postgres@127.0.0.1:5432/users_inprocess_smoke_$$"

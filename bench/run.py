@@ -478,7 +478,7 @@ def render_slow_commits(args, slow_commits):
     return lines
 
 
-def render(context, routes, results, post_sync, scale_results, slow_commits=None):
+def render(context, routes, results, post_sync, scale_results, slow_commits):
     args = context["args"]
     lines = [
         f"Command: `{context['command']}`  ",

@@ -12,7 +12,8 @@ from flask import current_app
 from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DisconnectionError
 
-AUTOCOMMIT_ENGINE = "users.autocommit_engine"
+# Where `register_connections` keeps the API's engine in `app.extensions`.
+API_ENGINE = "users.api_engine"
 
 
 def register_connections(app, engine):
@@ -21,21 +22,21 @@ def register_connections(app, engine):
     `engine` is the app's own; on SQLite (a file or memory in this process, with no
     round trips to spare) it serves the API too.
     """
-    api_engine = engine
+    for_api = engine
     if engine.dialect.name == "postgresql":
         # Nothing to roll back on an autocommit connection: SQLAlchemy documents turning
         # the pool's reset on return off for exactly this case.
-        api_engine = create_engine(engine.url, isolation_level="AUTOCOMMIT",
-                                   pool_reset_on_return=None,
-                                   **app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        for pooled in (engine, api_engine):
+        for_api = create_engine(engine.url, isolation_level="AUTOCOMMIT",
+                                pool_reset_on_return=None,
+                                **app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        for pooled in (engine, for_api):
             event.listen(pooled, "checkout", replace_if_closed)
-    app.extensions[AUTOCOMMIT_ENGINE] = api_engine
+    app.extensions[API_ENGINE] = for_api
 
 
 def api_engine():
     """Return the current app's engine for the API's statements."""
-    return current_app.extensions[AUTOCOMMIT_ENGINE]
+    return current_app.extensions[API_ENGINE]
 
 
 def replace_if_closed(dbapi_connection, connection_record, connection_proxy):

@@ -6,18 +6,22 @@ from sqlalchemy.exc import IntegrityError
 from project.api.models import PUBLIC_FIELDS, User
 from project.connections import api_engine
 from project.errors import APIError
+from project.statements import Statement, pooled_cursor
 
 # The largest value PostgreSQL's `integer` holds; beyond it no user can exist.
 MAX_USER_ID = 2**31 - 1
 USERS = User.__table__
 # Core, not the ORM: reads change nothing, and an insert has nothing to track, while
-# building ORM objects (and flushing one) was most of the time a request took.
+# building ORM objects (and flushing one) was most of the time a request took. Built and
+# compiled once, and run on the driver's cursor (`project.statements`).
 PUBLIC_USERS = select(*(USERS.c[field] for field in PUBLIC_FIELDS))
-# Built once: building a statement per request costs about as much as running it.
-USER_BY_ID = PUBLIC_USERS.where(USERS.c.id == bindparam("id"))
-ALL_USERS = PUBLIC_USERS.order_by(USERS.c.id)
-USERS_AFTER = ALL_USERS.where(USERS.c.id > bindparam("after")).limit(bindparam("size"))
-INSERT_USER = insert(USERS)
+USER_BY_ID = Statement(PUBLIC_USERS.where(USERS.c.id == bindparam("id")))
+ALL_USERS = Statement(PUBLIC_USERS.order_by(USERS.c.id))
+USERS_AFTER = Statement(PUBLIC_USERS.order_by(USERS.c.id)
+                        .where(USERS.c.id > bindparam("after")).limit(bindparam("size")))
+# Inline: nothing to read back (no RETURNING of the new id).
+INSERT_USER = Statement(insert(USERS).inline().values(username=bindparam("username"),
+                                                      email=bindparam("email")))
 DUPLICATE_MESSAGES = {
     "email": "Sorry. That email already exists.",
     "username": "Sorry. That username already exists.",
@@ -27,8 +31,8 @@ DUPLICATE_MESSAGES = {
 def create_user(username, email):
     """Insert a user; a taken email or username raises a 400 `APIError`."""
     try:
-        with api_engine().begin() as connection:
-            connection.execute(INSERT_USER, {"username": username, "email": email})
+        with pooled_cursor(api_engine()) as cursor:
+            cursor.run(INSERT_USER, username=username, email=email)
     except IntegrityError as error:
         field = duplicated_field(error)
         if field is None:
@@ -67,10 +71,10 @@ def user_batches(size=2000):
     One query per batch, each starting after the last id seen: listing a big table
     costs a worker the memory of one batch, and a small table still takes one query.
     """
-    with api_engine().connect() as connection:
+    with pooled_cursor(api_engine()) as cursor:
         after = 0
         while True:
-            batch = as_dicts(connection.execute(USERS_AFTER, {"after": after, "size": size}))
+            batch = cursor.run(USERS_AFTER, after=after, size=size)
             if batch:
                 yield batch
             if len(batch) < size:
@@ -80,10 +84,5 @@ def user_batches(size=2000):
 
 def read(statement, **params):
     """Run a read-only `statement` on a pooled connection; return its rows as dicts."""
-    with api_engine().connect() as connection:
-        return as_dicts(connection.execute(statement, params))
-
-
-def as_dicts(result):
-    fields = tuple(result.keys())
-    return [dict(zip(fields, row)) for row in result]
+    with pooled_cursor(api_engine()) as cursor:
+        return cursor.run(statement, **params)

@@ -1,0 +1,139 @@
+"""Constant Core statements, run on the driver's cursor of a pooled connection.
+
+`Connection.execute` builds an execution context and a `Result` around the driver's own
+`cursor.execute` every time: for the API's one-row reads and writes that was about a
+third of a request's CPU (docs/benchmarks.md). The API's statements never change, so
+`Statement` has SQLAlchemy compile each once per dialect and keeps what the execution
+context would work out on every call: the SQL, the parameters' order, the columns'
+scalar defaults and the types' conversions. `pooled_cursor` runs them on a connection
+from the engine's pool (`Engine.raw_connection`, SQLAlchemy's documented way to the
+driver), and what fails leaves as the exception `Connection.execute` would raise, a
+connection the server dropped leaving the pool.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError
+
+
+class Statement:
+    """A Core statement (`clause`) compiled once for each dialect it runs on."""
+
+    def __init__(self, clause):
+        self.clause = clause
+        self.by_dialect = {}
+
+    def compiled(self, dialect):
+        found = self.by_dialect.get(dialect.name)
+        if found is None:
+            found = self.by_dialect[dialect.name] = DriverSQL.compile(self.clause, dialect)
+        return found
+
+
+@dataclass(frozen=True)
+class DriverSQL:
+    """What the driver needs to run a statement, and to turn its rows into dicts."""
+
+    sql: str
+    positions: tuple  # parameter names in order, for drivers that take them by position
+    defaults: dict  # for the parameters a call leaves out
+    bind_processors: dict
+    keys: tuple
+    result_processors: tuple
+
+    @classmethod
+    def compile(cls, clause, dialect):
+        compiled = clause.compile(dialect=dialect)
+        prefetched = [*compiled.insert_prefetch, *compiled.update_prefetch]
+        binds = compiled.binds.values()
+        if (any(not column.default.is_scalar for column in prefetched)
+                or any(bind.callable for bind in binds)):
+            raise ValueError(f"Only fixed values can be run on the cursor: {clause}")
+        columns = clause.selected_columns if clause.is_select else ()
+        return cls(
+            sql=str(compiled),
+            positions=tuple(compiled.positiontup) if compiled.positional else (),
+            # Values the statement holds (SQLite's OFFSET 0) and the columns' defaults.
+            defaults={**{name: bind.value for name, bind in compiled.binds.items()
+                         if not bind.required},
+                      **{column.key: column.default.arg for column in prefetched}},
+            bind_processors={
+                name: processor for name, bind in compiled.binds.items()
+                if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
+            },
+            keys=tuple(column.key for column in columns),
+            result_processors=tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            ),
+        )
+
+    def parameters(self, given):
+        values = {**self.defaults, **given}
+        for name, processor in self.bind_processors.items():
+            if name in values:
+                values[name] = processor(values[name])
+        if self.positions:
+            return tuple(values[name] for name in self.positions)
+        return values
+
+    def as_dicts(self, rows):
+        keys, processors = self.keys, self.result_processors
+        if any(processors):
+            rows = ([value if convert is None else convert(value)
+                     for convert, value in zip(processors, row)] for row in rows)
+        return [dict(zip(keys, row)) for row in rows]
+
+
+class Cursor:
+    """A driver cursor that runs `Statement`s and returns their rows as dicts."""
+
+    def __init__(self, dbapi_cursor, dialect):
+        self.dbapi_cursor = dbapi_cursor
+        self.dialect = dialect
+        self.sql = None
+
+    def run(self, statement, **params):
+        """Run `statement` with `params`; return its rows (none for a write) as dicts."""
+        driver_sql = statement.compiled(self.dialect)
+        self.sql = driver_sql.sql
+        self.dbapi_cursor.execute(driver_sql.sql, driver_sql.parameters(params))
+        if self.dbapi_cursor.description is None:
+            return []
+        return driver_sql.as_dicts(self.dbapi_cursor.fetchall())
+
+
+@contextmanager
+def pooled_cursor(engine):
+    """Yield a `Cursor` on a connection from `engine`'s pool, committed if the block ends well.
+
+    The driver's errors leave as SQLAlchemy's (`IntegrityError`, `OperationalError`, ...),
+    as `Connection.execute` raises them; a connection they show to be lost is invalidated
+    so that the pool does not hand it out again.
+    """
+    dialect = engine.dialect
+    connection = cursor = None
+    try:
+        connection = engine.raw_connection()
+        cursor = Cursor(connection.cursor(), dialect)
+        yield cursor
+        connection.commit()
+    except dialect.loaded_dbapi.Error as error:
+        raise as_sqlalchemy_error(error, dialect, connection, cursor) from error
+    finally:
+        if cursor is not None:
+            cursor.dbapi_cursor.close()
+        if connection is not None:
+            connection.close()
+
+
+def as_sqlalchemy_error(error, dialect, connection, cursor):
+    lost = connection is not None and dialect.is_disconnect(
+        error, connection.dbapi_connection, cursor and cursor.dbapi_cursor)
+    if lost:
+        connection.invalidate(error)
+    # Parameters hold emails: like the engines (hide_parameters), errors do not show them.
+    return DBAPIError.instance(cursor and cursor.sql, None, error, dialect.loaded_dbapi.Error,
+                               hide_parameters=True, connection_invalidated=lost,
+                               dialect=dialect)

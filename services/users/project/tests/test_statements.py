@@ -1,0 +1,168 @@
+"""Statements on the driver's cursor answer and fail as SQLAlchemy's `Connection` would."""
+
+import os
+import tempfile
+import time
+import unittest
+
+from sqlalchemy import (Column, Integer, MetaData, Table, bindparam, create_engine, insert,
+                        text)
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from project import db
+from project.api import store
+from project.connections import api_engine
+from project.statements import Statement, pooled_cursor
+from project.tests.base import BaseTestCase, test_database_url
+from project.tests.support import free_port
+from project.tests.utils import add_user
+
+
+def through_sqlalchemy(engine, statement, **params):
+    """What `Connection.execute` makes of `statement`: the rows as dicts."""
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(statement.clause, params)]
+
+
+class SameRowsAsSQLAlchemy:
+    """Mixed into a test case whose `engine` holds three users, one of them inactive."""
+
+    def assert_same_rows(self, statement, **params):
+        with pooled_cursor(self.engine) as cursor:
+            found = cursor.run(statement, **params)
+        self.assertEqual(found, through_sqlalchemy(self.engine, statement, **params))
+        return found
+
+    def test_rows_by_id(self):
+        """Ensure a read by id gives the row, types converted, as SQLAlchemy gives it."""
+        found = self.assert_same_rows(store.USER_BY_ID, id=2)
+        self.assertEqual(found, [{"id": 2, "username": "sam", "email": "sam@mherman.org",
+                                  "active": False}])
+        self.assertIs(found[0]["active"], False)
+
+    def test_rows_in_batches(self):
+        """Ensure the keyset batch (with its LIMIT, and SQLite's OFFSET) reads as SQLAlchemy."""
+        found = self.assert_same_rows(store.USERS_AFTER, after=1, size=1)
+        self.assertEqual([row["username"] for row in found], ["sam"])
+        self.assertEqual(len(self.assert_same_rows(store.ALL_USERS)), 3)
+
+    def test_insert_fills_defaults_and_commits(self):
+        """Ensure an insert takes the column's default and lasts after the block."""
+        with pooled_cursor(self.engine) as cursor:
+            self.assertEqual(cursor.run(store.INSERT_USER, username="new",
+                                        email="new@mherman.org"), [])
+        with self.engine.connect() as connection:
+            active = connection.execute(
+                text("select active from users where username = 'new'")).scalar_one()
+        self.assertIs(bool(active), True)
+
+    def test_error_in_block_commits_nothing(self):
+        """Ensure a block that fails after a write leaves nothing behind (SQLite's
+        connections hold a transaction; PostgreSQL's API engine has none to keep)."""
+        with self.assertRaises(KeyError):
+            with pooled_cursor(self.engine) as cursor:
+                cursor.run(store.INSERT_USER, username="half", email="half@mherman.org")
+                if self.engine.dialect.name == "postgresql":
+                    raise KeyError("the insert is autocommitted already")
+                raise KeyError("after the write")
+        usernames = [row["username"]
+                     for row in through_sqlalchemy(self.engine, store.ALL_USERS)]
+        self.assertEqual("half" in usernames, self.engine.dialect.name == "postgresql")
+        self.assertEqual(self.engine.pool.checkedout(), 0)
+
+    def test_duplicate_is_sqlalchemy_integrity_error(self):
+        """Ensure a duplicate raises SQLAlchemy's IntegrityError, the SQL without values."""
+        with self.assertRaises(IntegrityError) as raised:
+            with pooled_cursor(self.engine) as cursor:
+                cursor.run(store.INSERT_USER, username="michael", email="other@mherman.org")
+        self.assertEqual(store.duplicated_field(raised.exception), "username")
+        self.assertIn("INSERT INTO users", raised.exception.statement)
+        self.assertNotIn("other@mherman.org", str(raised.exception))
+        self.assertEqual(self.engine.pool.checkedout(), 0)
+
+
+def seed(engine):
+    with engine.begin() as connection:
+        for username, active in (("michael", True), ("sam", False), ("jo", True)):
+            connection.execute(text("insert into users (username, email, active) "
+                                    "values (:u, :e, :a)"),
+                               {"u": username, "e": f"{username}@mherman.org", "a": active})
+
+
+class TestOnPostgreSQL(SameRowsAsSQLAlchemy, BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.engine = api_engine()
+        seed(self.engine)
+
+
+class TestOnSQLite(SameRowsAsSQLAlchemy, unittest.TestCase):
+
+    def setUp(self):
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.engine = create_engine("sqlite:///" + os.path.join(folder.name, "users.db"))
+        self.addCleanup(self.engine.dispose)
+        db.metadata.create_all(self.engine)
+        seed(self.engine)
+
+
+class TestLostConnections(BaseTestCase):
+
+    def test_connection_lost_mid_block_is_invalidated(self):
+        """Ensure a connection that dies under a request raises OperationalError, marked
+        invalidated, and that the pool hands out a new connection afterwards."""
+        add_user("michael", "michael@mherman.org")
+        admin = create_engine(test_database_url())
+        self.addCleanup(admin.dispose)
+        pid_query = Statement(text("select pg_backend_pid() as pid").columns(pid=Integer))
+        with self.assertRaises(OperationalError) as raised:
+            with pooled_cursor(api_engine()) as cursor:
+                pid = cursor.run(pid_query)[0]["pid"]
+                with admin.connect() as connection:
+                    connection.execute(text("select pg_terminate_backend(:pid)"),
+                                       {"pid": pid})
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    cursor.run(store.USER_BY_ID, id=1)
+                    time.sleep(0.05)
+        self.assertTrue(raised.exception.connection_invalidated)
+        with pooled_cursor(api_engine()) as cursor:
+            self.assertNotEqual(cursor.run(pid_query)[0]["pid"], pid)
+            self.assertEqual(cursor.run(store.USER_BY_ID, id=1)[0]["username"], "michael")
+
+    def test_unreachable_server_is_sqlalchemy_operational_error(self):
+        """Ensure failing to connect raises SQLAlchemy's OperationalError, not the driver's."""
+        engine = create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x")
+        self.addCleanup(engine.dispose)
+        with self.assertRaises(OperationalError) as raised:
+            with pooled_cursor(engine):
+                pass
+        self.assertIn("127.0.0.1", str(raised.exception.orig))
+
+
+class TestCompiling(unittest.TestCase):
+
+    def test_computed_defaults_are_refused(self):
+        """Ensure a statement whose default must be computed per call is refused, not run
+        without it."""
+        table = Table("stamped", MetaData(), Column("id", Integer, primary_key=True),
+                      Column("at", Integer, default=lambda: int(time.time())))
+        engine = create_engine("sqlite://")
+        self.addCleanup(engine.dispose)
+        with self.assertRaises(ValueError):
+            Statement(insert(table).values(id=bindparam("id"))).compiled(engine.dialect)
+
+    def test_compiled_once_per_dialect(self):
+        """Ensure each dialect gets its own SQL (paramstyles differ), each compiled once."""
+        sqlite = create_engine("sqlite://")
+        self.addCleanup(sqlite.dispose)
+        statement = Statement(store.USER_BY_ID.clause)
+        on_sqlite = statement.compiled(sqlite.dialect)
+        postgresql = create_engine(test_database_url())
+        self.addCleanup(postgresql.dispose)
+        on_postgresql = statement.compiled(postgresql.dialect)
+        self.assertIs(statement.compiled(sqlite.dialect), on_sqlite)
+        self.assertTrue(on_sqlite.sql.endswith("users.id = ?"))
+        self.assertTrue(on_postgresql.sql.endswith("users.id = %(id)s"))

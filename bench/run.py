@@ -580,8 +580,10 @@ def parse_args(argv=None):
                         help="scratch database to create, use and drop")
     parser.add_argument("--users", type=int, default=1000, help="users for the route table")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    # Many short rounds: the machine's background load changes within seconds, and
+    # only runs close in time see the same load.
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=2, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per route")
     parser.add_argument("--timeout", type=int, default=10, help="wrk's request timeout, s")
     parser.add_argument("--scale", default="1000,10000,100000",
@@ -596,7 +598,7 @@ def parse_args(argv=None):
     parser.add_argument("--commit-delays", default="1,2,5",
                         help="comma-separated commit delays in ms for the slow-commit POST "
                              "runs; empty skips")
-    parser.add_argument("--commit-rounds", type=int, default=3,
+    parser.add_argument("--commit-rounds", type=int, default=8,
                         help="interleaved rounds per commit delay")
     parser.add_argument("--gunicorn-args", default="",
                         help="extra gunicorn arguments for service and floor alike")

@@ -1,9 +1,11 @@
 """CPU per request of the WSGI apps themselves, called in-process: no server, no wrk.
 
-What gunicorn and the network add is the same for every app, so this shows what the
-service's own code costs next to the floor (bench/floor.py) and next to a bare Flask app
-that answers the ping dict. With `--tree`, other checkouts of the repository (e.g. a
-`git worktree` of an older commit) are measured too, alternating with this one round by
+Without gunicorn and the network, this shows what the service's own code costs next to
+the floor (bench/floor.py) and next to a bare Flask app that answers the ping
+(bench/bare_flask.py). Code called in a hot loop runs faster than between network waits
+(bench/run.py's CPU per request), so the figures are lower bounds. With `--tree`, other
+checkouts of the repository (e.g. a `git worktree` of an older commit) are measured too,
+alternating with this one round by
 round, so that background load falls on all of them alike.
 
 Each round runs one child process per tree (the trees' `project` packages cannot share a
@@ -65,13 +67,6 @@ def requests_for(route, users, tag):
                                                 "email": f"{name}-{n}@bench.mherman.org"})
 
 
-def bare_flask():
-    from flask import Flask
-    app = Flask("bare")
-    app.get("/users/ping")(lambda: {"status": "success", "message": "pong!"})
-    return app
-
-
 def measure(args):
     """In a child: load the apps, time each route, print {app: {route: us}} as JSON."""
     os.environ.update(APP_SETTINGS="project.config.ProductionConfig", SECRET_KEY="bench",
@@ -79,9 +74,10 @@ def measure(args):
     users_dir = Path(args.measure) / "services" / "users"
     sys.path.insert(0, str(users_dir))
     os.chdir(users_dir)
+    import bare_flask
     import floor
     import manage
-    apps = {"service": manage.app, "floor": floor.app, "bare Flask": bare_flask()}
+    apps = {"service": manage.app, "floor": floor.app, "bare Flask": bare_flask.app}
     found = {}
     # Route by route, POST last: its new rows must not reach another app's list.
     for route, (name, app) in itertools.product(args.routes.split(","), apps.items()):

@@ -3,7 +3,8 @@
 On loopback: a scratch PostgreSQL database migrated with the service's migrations and
 seeded with users; the service as production runs it (services/users/gunicorn.conf.py,
 ProductionConfig); the floor (bench/floor.py, raw WSGI on psycopg2) under the same
-gunicorn settings; and, for POST /users, the service on two sync workers. wrk drives
+gunicorn settings; for GET /users/ping, a bare Flask app (bench/bare_flask.py): the least
+any Flask app spends on it; and, for POST /users, the service on two sync workers. wrk drives
 them in interleaved rounds (A B A B ...) and the medians go to a markdown table.
 
 Run it with the project's venv: `make bench` (see docs/benchmarks.md).
@@ -52,6 +53,9 @@ class Route:
     label: str
     method: str
     path: str
+
+
+PING = Route("GET /users/ping", "GET", "/users/ping")
 
 
 @dataclass(frozen=True)
@@ -505,6 +509,18 @@ def render(context, routes, results, post_sync, scale_results, slow_commits):
             f"{floor['p99']:.1f} | {service['cpu']:.2f}, {floor['cpu']:.2f} | "
             f"{service['non_2xx']}, {floor['non_2xx']} | "
             f"{service['socket_errors']}, {floor['socket_errors']} |")
+    bare_runs = results.get(PING.label, {}).get("bare-flask")
+    if bare_runs:
+        runs, bare = results[PING.label], summary(bare_runs)
+        lines += [
+            "",
+            "`GET /users/ping` of a bare Flask app (`bench/bare_flask.py`: one route, no "
+            "extension) in the same rounds, the most any Flask app can do here: "
+            f"{bare['rps']:,.0f} req/s, worker CPU {bare['cpu']:.2f} ms/request, "
+            f"**bare Flask/floor {paired_ratio(bare_runs, runs['floor']):.2f}**, "
+            f"service/bare Flask {paired_ratio(runs['service'], bare_runs):.2f}; "
+            f"non-2xx {bare['non_2xx']}, socket errors {bare['socket_errors']}.",
+        ]
     if post_sync:
         production, sync = summary(post_sync["service"]), summary(post_sync["sync-workers"])
         lines += [
@@ -610,7 +626,7 @@ def main(argv=None):
     args = parse_args(argv)
     chosen = args.routes.split(",")
     all_routes = {
-        "ping": Route("GET /users/ping", "GET", "/users/ping"),
+        "ping": PING,
         "get": Route("GET /users/<id>", "GET", f"/users/{max(1, args.users // 2)}"),
         "list": Route(f"GET /users ({args.users:,})", "GET", "/users"),
         "post": Route("POST /users", "POST", "/users"),
@@ -628,12 +644,13 @@ def main(argv=None):
         database.grow_to(args.users)
 
         def server(name, overrides=()):
-            if name == "floor":
-                return Server(name, "floor:app", BENCH_DIR, database.url, extra, log_dir)
+            if name in ("floor", "bare-flask"):
+                module = "floor" if name == "floor" else "bare_flask"
+                return Server(name, f"{module}:app", BENCH_DIR, database.url, extra, log_dir)
             return Server(name, "manage:app", USERS_DIR, database.url,
                           [*extra, *overrides], log_dir)
 
-        service, floor = server("service"), server("floor")
+        service, floor, bare = server("service"), server("floor"), server("bare-flask")
         sync = server("sync-workers", SYNC_WORKERS)
         context = {
             "args": args,
@@ -647,19 +664,25 @@ def main(argv=None):
         bench = Bench(args, database)
         results, post_sync, scale_results, slow_commits = {}, None, {}, {}
         try:
-            for one in (service, floor, sync):
+            for one in (service, floor, bare, sync):
                 one.start()
             check_same_answers(service, floor, database, args.users)
+            expect_same("GET", PING.path, fetch("GET", service.url + PING.path),
+                        fetch("GET", bare.url + PING.path))
             log("The floor answers exactly as the service; benchmarking.")
             for route in routes:
                 with_sync = route.method == "POST" and not args.no_sync_comparison
-                runs = bench.interleave([service, floor, sync] if with_sync
-                                        else [service, floor], route)
+                servers = [service, floor]
+                if with_sync:
+                    servers.append(sync)
+                if route == PING:
+                    servers.append(bare)
+                runs = bench.interleave(servers, route)
                 results[route.label] = runs
                 if with_sync:
                     post_sync = runs
         finally:
-            for one in (service, floor, sync):
+            for one in (service, floor, bare, sync):
                 one.stop()
         posting = all_routes["post"]
         for delay in delays:

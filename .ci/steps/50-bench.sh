@@ -20,6 +20,7 @@ for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'
   grep -qF "| \`$route\` |" "$out" || { echo "bench smoke: no row for $route" >&2; exit 1; }
 done
 grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row" >&2; exit 1; }
+grep -qF "bare Flask/floor" "$out" || { echo "bench smoke: no bare Flask ping" >&2; exit 1; }
 echo "bench smoke: table written, no non-2xx responses, no socket errors"
 .venv/bin/python bench/inprocess.py --requests 40 --rounds 1 \
   --database-url "postgresql://postgres@127.0.0.1:5432/users_inprocess_smoke_$$"

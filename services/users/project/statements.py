@@ -25,9 +25,11 @@ class Statement:
         self.by_dialect = {}
 
     def compiled(self, dialect):
-        found = self.by_dialect.get(dialect.name)
+        # The driver and its paramstyle decide the SQL, not only the database.
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        found = self.by_dialect.get(key)
         if found is None:
-            found = self.by_dialect[dialect.name] = DriverSQL.compile(self.clause, dialect)
+            found = self.by_dialect[key] = DriverSQL.compile(self.clause, dialect)
         return found
 
 

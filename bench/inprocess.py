@@ -5,8 +5,8 @@ the floor (bench/floor.py) and next to a bare Flask app that answers the ping
 (bench/bare_flask.py). Code called in a hot loop runs faster than between network waits
 (bench/run.py's CPU per request), so the figures are lower bounds. With `--tree`, other
 checkouts of the repository (e.g. a `git worktree` of an older commit) are measured too,
-alternating with this one round by
-round, so that background load falls on all of them alike.
+alternating with this one round by round, so that background load falls on all of them
+alike.
 
 Each round runs one child process per tree (the trees' `project` packages cannot share a
 process); the table keeps each figure's lowest round. Run it with the project's venv:

@@ -34,6 +34,12 @@ def assert_test_database():
         raise RuntimeError("DATABASE_TEST_URL must not be the same as DATABASE_URL.")
 
 
+def dispose_engines():
+    """Close the pooled connections of the current app's engines (the app's and the API's)."""
+    db.engine.dispose()
+    api_engine().dispose()
+
+
 def url_of(engine):
     return engine.url.render_as_string(hide_password=False)
 
@@ -57,5 +63,5 @@ class BaseTestCase(unittest.TestCase):
     def tearDown(self):
         db.session.remove()
         db.drop_all()
-        api_engine().dispose()
+        dispose_engines()
         self.app_context.pop()

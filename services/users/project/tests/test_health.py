@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from project import create_app, db
 from project.errors import DATABASE_UNAVAILABLE
-from project.tests.base import BaseTestCase, test_database_url
+from project.tests.base import BaseTestCase, dispose_engines, test_database_url
 from project.tests.support import free_port
 
 UNAVAILABLE = {"status": "error", "message": DATABASE_UNAVAILABLE}
@@ -38,7 +38,7 @@ class TestReadiness(BaseTestCase):
             self.assertNotIn("connect_args", app.config["SQLALCHEMY_ENGINE_OPTIONS"])
             self.assertEqual(app.test_client().get("/users/ready").status_code, 200)
             with app.app_context():
-                db.engine.dispose()
+                dispose_engines()
 
     def test_postgres_timeouts_are_bounded(self):
         """Ensure PostgreSQL connections get a connect timeout and a statement timeout."""
@@ -103,7 +103,7 @@ class TestStatementTimeout(BaseTestCase):
 
     def tearDown(self):
         with self.impatient.app_context():
-            db.engine.dispose()
+            dispose_engines()
         self.locker.dispose()
         super().tearDown()
 

@@ -9,7 +9,7 @@ from unittest import mock
 from sqlalchemy import text
 
 from project import create_app, db
-from project.tests.base import BaseTestCase, test_database_url
+from project.tests.base import BaseTestCase, dispose_engines, test_database_url
 
 SECRET_EMAIL = "secret.person@mherman.org"
 SERVER_ERROR = {"status": "error", "message": "Something went wrong. Please try again later."}
@@ -188,7 +188,7 @@ class TestProductionNeverDebugs(unittest.TestCase):
         self.assertIn("fail_with_sql", logged)
         self.assertNotIn(SECRET_EMAIL, logged)
         with app.app_context():
-            db.engine.dispose()
+            dispose_engines()
 
 
 class TestBodiesNotLogged(BaseTestCase):

@@ -32,7 +32,7 @@ cov: install
 	$(PY) scripts/ensure_database.py "$(DATABASE_TEST_URL)"
 	cd $(USERS) && $(PY) manage.py cov
 
-# The service against a raw WSGI floor under wrk (about 14 minutes); writes docs/benchmarks.md.
+# The service against a raw WSGI floor under wrk (about 12 minutes); writes docs/benchmarks.md.
 # Needs wrk (apt-get install wrk). BENCH_ARGS passes options: see `python bench/run.py -h`.
 BENCH_ARGS ?=
 .PHONY: bench

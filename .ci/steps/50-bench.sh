@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A smoke of the benchmark harness, not the benchmark (that is `make bench`, about 14
+# A smoke of the benchmark harness, not the benchmark (that is `make bench`, about 12
 # minutes): a tiny table, one short round per route, one slow-commit delay, two small
 # sizes. bench/run.py stops if the floor answers unlike the service and exits non-zero on
 # any non-2xx response or socket error; here we also check that it wrote the table. Then

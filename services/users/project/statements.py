@@ -38,7 +38,7 @@ class DriverSQL:
     """What the driver needs to run a statement, and to turn its rows into dicts."""
 
     sql: str
-    positions: tuple  # parameter names in order, for drivers that take them by position
+    positions: tuple | None  # parameter names in order, for drivers that take them so
     defaults: dict  # for the parameters a call leaves out
     bind_processors: dict
     keys: tuple
@@ -48,20 +48,20 @@ class DriverSQL:
     def compile(cls, clause, dialect):
         compiled = clause.compile(dialect=dialect)
         prefetched = [*compiled.insert_prefetch, *compiled.update_prefetch]
-        binds = compiled.binds.values()
+        binds = compiled.binds
         if (any(not column.default.is_scalar for column in prefetched)
-                or any(bind.callable for bind in binds)):
+                or any(bind.callable for bind in binds.values())):
             raise ValueError(f"Only fixed values can be run on the cursor: {clause}")
         columns = clause.selected_columns if clause.is_select else ()
         return cls(
             sql=str(compiled),
-            positions=tuple(compiled.positiontup) if compiled.positional else (),
+            positions=tuple(compiled.positiontup) if compiled.positional else None,
             # Values the statement holds (SQLite's OFFSET 0) and the columns' defaults.
-            defaults={**{name: bind.value for name, bind in compiled.binds.items()
+            defaults={**{name: bind.value for name, bind in binds.items()
                          if not bind.required},
                       **{column.key: column.default.arg for column in prefetched}},
             bind_processors={
-                name: processor for name, bind in compiled.binds.items()
+                name: processor for name, bind in binds.items()
                 if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
             },
             keys=tuple(column.key for column in columns),
@@ -76,7 +76,7 @@ class DriverSQL:
         for name, processor in self.bind_processors.items():
             if name in values:
                 values[name] = processor(values[name])
-        if self.positions:
+        if self.positions is not None:
             return tuple(values[name] for name in self.positions)
         return values
 

@@ -56,6 +56,8 @@ class Route:
 
 
 PING = Route("GET /users/ping", "GET", "/users/ping")
+# The apps in bench/ that the service is measured against.
+BENCH_APPS = {"floor": "floor:app", "bare-flask": "bare_flask:app"}
 
 
 @dataclass(frozen=True)
@@ -644,9 +646,8 @@ def main(argv=None):
         database.grow_to(args.users)
 
         def server(name, overrides=()):
-            if name in ("floor", "bare-flask"):
-                module = "floor" if name == "floor" else "bare_flask"
-                return Server(name, f"{module}:app", BENCH_DIR, database.url, extra, log_dir)
+            if name in BENCH_APPS:
+                return Server(name, BENCH_APPS[name], BENCH_DIR, database.url, extra, log_dir)
             return Server(name, "manage:app", USERS_DIR, database.url,
                           [*extra, *overrides], log_dir)
 

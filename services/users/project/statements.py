@@ -3,7 +3,7 @@
 `Connection.execute` builds an execution context and a `Result` around the driver's own
 `cursor.execute` every time: for the API's one-row reads and writes that was about a
 third of a request's CPU (docs/benchmarks.md). The API's statements never change, so
-`Statement` has SQLAlchemy compile each once per dialect and keeps what the execution
+`Statement` has SQLAlchemy compile each once per driver and keeps what the execution
 context would work out on every call: the SQL, the parameters' order, the columns'
 scalar defaults and the types' conversions. `pooled_cursor` runs them on a connection
 from the engine's pool (`Engine.raw_connection`, SQLAlchemy's documented way to the
@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 
 class Statement:
-    """A Core statement (`clause`) compiled once for each dialect it runs on."""
+    """A Core statement (`clause`) compiled once for each driver it runs on."""
 
     def __init__(self, clause):
         self.clause = clause

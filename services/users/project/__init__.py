@@ -47,7 +47,17 @@ def load_config(app, settings):
         "APP_SETTINGS", "project.config.DevelopmentConfig"
     )
     config_class = import_string(settings) if isinstance(settings, str) else settings
-    app.config.from_object(config_class())
+    refuse_missing_environment(config_class)
+    app.config.from_object(config_class)
+
+
+def refuse_missing_environment(config_class):
+    """Stop a config from starting without the variables it names (production's secrets)."""
+    for name in config_class.required_environment:
+        if not os.environ.get(name, "").strip():
+            raise RuntimeError(
+                f"{name} must be set in the environment for {config_class.__name__}."
+            )
 
 
 def register_proxy(app):

@@ -11,12 +11,14 @@ from flask_migrate import upgrade
 from sqlalchemy import MetaData, or_
 
 from project.api.models import User
-from project.extensions import db
+from project.config import TestingConfig, same_database
+from project.extensions import db, hidden
 
 USERS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS_DIR = os.path.join(USERS_DIR, "project", "tests")
 MANAGE_PY = os.path.join(USERS_DIR, "manage.py")
 COVERAGE_RC = os.path.join(USERS_DIR, ".coveragerc")
+TESTING_SETTINGS = "project.config.TestingConfig"
 SEED_USERS = (
     ("michael", "hermanmichael@gmail.com"),
     ("michaelherman", "michael@mherman.org"),
@@ -43,21 +45,50 @@ def seed_db():
         )
         if db.session.scalar(taken) is None:
             db.session.add(User(username=username, email=email))
+            click.echo(f"Added {username} <{email}>.")
+        else:
+            click.echo(f"Skipped {username} <{email}>: that username or email is taken.")
     db.session.commit()
 
 
 @click.command("test")
 @click.argument("names", nargs=-1)
 def test(names):
-    """Run the tests (all, or the named modules, classes or methods)."""
+    """Run the tests (all, or the named modules, classes or methods) on the test database.
+
+    Apps that the tests build with `create_app()` get the testing config, as the
+    course's tests expect; a test database that is the development one stops the run
+    before any test starts.
+    """
+    os.environ["APP_SETTINGS"] = TESTING_SETTINGS
+    refuse_development_database()
     loader = unittest.TestLoader()
     if names:
-        suite = loader.loadTestsFromNames(names)
+        suite = loader.loadTestsFromNames([in_tests_package(name) for name in names])
     else:
         suite = loader.discover(TESTS_DIR, pattern="test*.py", top_level_dir=USERS_DIR)
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     click.echo(summary_line(result))
     sys.exit(0 if result.wasSuccessful() and result.testsRun else 1)
+
+
+def refuse_development_database():
+    """Stop unless DATABASE_TEST_URL names another database than DATABASE_URL."""
+    test_url = TestingConfig.SQLALCHEMY_DATABASE_URI
+    if same_database(test_url, os.environ.get("DATABASE_URL")):
+        raise click.ClickException(
+            f"DATABASE_TEST_URL ({hidden(test_url)}) is the development database "
+            "(DATABASE_URL): the tests drop its tables. Give the tests a database of "
+            "their own."
+        )
+
+
+def in_tests_package(name):
+    """Read `test_config` (a module of project/tests, as students type it) as its full name."""
+    module = name.split(".", 1)[0]
+    if os.path.isfile(os.path.join(TESTS_DIR, f"{module}.py")):
+        return f"project.tests.{name}"
+    return name
 
 
 def summary_line(result):

@@ -6,15 +6,14 @@ import unittest
 from flask import current_app
 
 from project import create_app, db
-from project.config import TestingConfig, normalise_database_url
+from project.commands import TESTING_SETTINGS
+from project.config import TestingConfig, same_database
 from project.connections import api_engine
-
-TESTING_SETTINGS = "project.config.TestingConfig"
 
 
 def test_database_url():
-    """Return the URL the tests must use (DATABASE_TEST_URL, normalised)."""
-    return TestingConfig().SQLALCHEMY_DATABASE_URI
+    """Return the URL the tests must use (DATABASE_TEST_URL, or its default)."""
+    return TestingConfig.SQLALCHEMY_DATABASE_URI
 
 
 def assert_test_database():
@@ -25,12 +24,12 @@ def assert_test_database():
     """
     expected = test_database_url()
     for engine in (db.engine, api_engine()):
-        if not current_app.testing or url_of(engine) != expected:
+        if not current_app.testing or not same_database(url_of(engine), expected):
             raise RuntimeError(
                 f"Refusing to run tests against {engine.url!r}: "
                 "not the test database (DATABASE_TEST_URL)."
             )
-    if expected == development_database_url():
+    if same_database(expected, os.environ.get("DATABASE_URL")):
         raise RuntimeError("DATABASE_TEST_URL must not be the same as DATABASE_URL.")
 
 
@@ -44,11 +43,6 @@ def url_of(engine):
     return engine.url.render_as_string(hide_password=False)
 
 
-def development_database_url():
-    url = os.environ.get("DATABASE_URL")
-    return normalise_database_url(url) if url else None
-
-
 class BaseTestCase(unittest.TestCase):
     """Each test gets the testing app, an app context, empty tables and a client."""
 
@@ -56,6 +50,8 @@ class BaseTestCase(unittest.TestCase):
         self.app = create_app(TESTING_SETTINGS)
         self.app_context = self.app.app_context()
         self.app_context.push()
+        # Popped even when the guard below stops the test, so no context is left behind.
+        self.addCleanup(self.app_context.pop)
         assert_test_database()
         db.create_all()
         self.client = self.app.test_client()
@@ -64,4 +60,3 @@ class BaseTestCase(unittest.TestCase):
         db.session.remove()
         db.drop_all()
         dispose_engines()
-        self.app_context.pop()

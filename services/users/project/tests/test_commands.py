@@ -10,7 +10,7 @@ import textwrap
 import unittest
 
 import coverage
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from project import config
 from project.commands import USERS_DIR
@@ -25,6 +25,36 @@ class Failing(unittest.TestCase):
 
     def test_fails(self):
         self.assertEqual(1, 2)
+"""
+
+
+# The course's way of testing, in a module of its own: one app built at import with the
+# environment's config (development), a Flask-Testing case loading TestingConfig onto it.
+PREBUILT_APP_MODULE = """
+from flask_testing import TestCase
+
+from project import create_app, db
+from project.api.models import User
+
+app = create_app()
+
+
+class PrebuiltAppCase(TestCase):
+    def create_app(self):
+        app.config.from_object("project.config.TestingConfig")
+        return app
+
+    def setUp(self):
+        db.create_all()
+
+    def tearDown(self):
+        db.session.remove()
+        db.drop_all()
+
+    def test_adds_a_user(self):
+        db.session.add(User(username="prebuilt", email="prebuilt@example.com"))
+        db.session.commit()
+        self.assertEqual(db.session.query(User).count(), 1)
 """
 
 
@@ -49,6 +79,13 @@ class TestTestCommand(unittest.TestCase):
         result = self.run_module(FAILING_MODULE.replace("1, 2", "2, 2"))
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip().splitlines()[-1], "2 passed, 0 failed")
+
+    def test_module_name_as_students_type_it(self):
+        """Ensure `manage.py test test_config` runs project/tests/test_config.py."""
+        result = run_manage("test", "test_config.TestTestingConfig")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip().splitlines()[-1], "1 passed, 0 failed")
+        self.assertIn("project.tests.test_config.TestTestingConfig", result.stderr)
 
     def test_no_tests_is_a_failure(self):
         """Ensure a run that finds no test does not pass."""
@@ -144,6 +181,38 @@ class TestDatabaseCommands(unittest.TestCase):
             result = run_manage("seed_db", env=self.env)
             self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(self.usernames(), ["michael", "michaelherman"])
+
+    def test_seed_db_says_what_it_added_and_skipped(self):
+        """Ensure seed_db names each user it added, then each one it skipped."""
+        self.assertEqual(run_manage("db", "upgrade", env=self.env).returncode, 0)
+        first = run_manage("seed_db", env=self.env)
+        second = run_manage("seed_db", env=self.env)
+        self.assertEqual(first.stdout.splitlines(), [
+            "Added michael <hermanmichael@gmail.com>.",
+            "Added michaelherman <michael@mherman.org>.",
+        ])
+        self.assertEqual(second.stdout.splitlines(), [
+            "Skipped michael <hermanmichael@gmail.com>: that username or email is taken.",
+            "Skipped michaelherman <michael@mherman.org>: that username or email is taken.",
+        ])
+
+    def test_tests_under_development_config_touch_only_the_test_database(self):
+        """Ensure `manage.py test`, started as in development, leaves DATABASE_URL be."""
+        self.assertEqual(run_manage("db", "upgrade", env=self.env).returncode, 0)
+        self.assertEqual(run_manage("seed_db", env=self.env).returncode, 0)
+        test_url = self.enterContext(scratch_database("commands_tests"))
+        folder = self.enterContext(tempfile.TemporaryDirectory())
+        with open(os.path.join(folder, "prebuilt_app_tests.py"), "w") as module:
+            module.write(PREBUILT_APP_MODULE)
+        env = dict(self.env, APP_SETTINGS="project.config.DevelopmentConfig",
+                   DATABASE_TEST_URL=test_url, PYTHONPATH=folder)
+        result = run_manage("test", "prebuilt_app_tests", env=env)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip().splitlines()[-1], "1 passed, 0 failed")
+        self.assertEqual(self.usernames(), ["michael", "michaelherman"])
+        engine = create_engine(test_url)
+        self.assertEqual(inspect(engine).get_table_names(), [])
+        engine.dispose()
 
     def test_shell_context(self):
         """Ensure `manage.py shell` offers app, db and User."""

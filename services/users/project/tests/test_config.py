@@ -1,11 +1,32 @@
-"""The course's three config tests: each config class, through a real app."""
+"""The config classes: built by create_app, and loaded onto an app built beforehand.
+
+The course's own test_config builds one app when the module is imported and loads each
+config onto it with `app.config.from_object`, inside Flask-Testing cases; the last
+classes here do the same.
+"""
 
 import os
 import unittest
 from unittest import mock
 
+from flask import Config, current_app
+from flask_testing import TestCase
+
 from project import create_app
-from project.config import DEFAULT_SQLITE_URL, DEFAULT_TEST_URL, normalise_database_url
+from project.config import (DEFAULT_SQLITE_URL, DEFAULT_TEST_URL, DevelopmentConfig,
+                            ProductionConfig, TestingConfig, setting)
+
+CONFIG_CLASSES = (DevelopmentConfig, TestingConfig, ProductionConfig)
+# Built at import, with the config APP_SETTINGS names (`manage.py test`: testing).
+prebuilt_app = create_app()
+
+
+def development_url():
+    return os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL
+
+
+def test_url():
+    return os.environ.get("DATABASE_TEST_URL") or DEFAULT_TEST_URL
 
 
 class TestDevelopmentConfig(unittest.TestCase):
@@ -13,34 +34,29 @@ class TestDevelopmentConfig(unittest.TestCase):
     def test_app_is_development(self):
         """Ensure DevelopmentConfig keeps the course's secret and turns the toolbar on."""
         app = create_app("project.config.DevelopmentConfig")
-        expected_url = os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL
         self.assertEqual(app.config["SECRET_KEY"], "my_precious")
         self.assertTrue(app.config["DEBUG_TB_ENABLED"])
         self.assertFalse(app.config["DEBUG_TB_INTERCEPT_REDIRECTS"])
         self.assertFalse(app.testing)
-        self.assertEqual(
-            app.config["SQLALCHEMY_DATABASE_URI"], normalise_database_url(expected_url)
-        )
+        self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"], development_url())
 
 
 class TestTestingConfig(unittest.TestCase):
 
     def test_app_is_testing(self):
-        """Ensure TestingConfig sets TESTING, no toolbar, and DATABASE_TEST_URL."""
+        """Ensure TestingConfig sets TESTING, no toolbar, and DATABASE_TEST_URL as given."""
         app = create_app("project.config.TestingConfig")
-        expected_url = os.environ.get("DATABASE_TEST_URL") or DEFAULT_TEST_URL
         self.assertEqual(app.config["SECRET_KEY"], "my_precious")
         self.assertTrue(app.config["TESTING"])
+        self.assertIs(app.config["PRESERVE_CONTEXT_ON_EXCEPTION"], False)
         self.assertFalse(app.config["DEBUG_TB_ENABLED"])
-        self.assertEqual(
-            app.config["SQLALCHEMY_DATABASE_URI"], normalise_database_url(expected_url)
-        )
+        self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"], test_url())
 
 
 class TestProductionConfig(unittest.TestCase):
 
     def test_app_is_production(self):
-        """Ensure ProductionConfig takes SECRET_KEY and DATABASE_URL from the environment."""
+        """Ensure ProductionConfig takes SECRET_KEY and DATABASE_URL, the URL as given."""
         environment = {
             "SECRET_KEY": "a-production-secret",
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/users_prod",
@@ -50,10 +66,83 @@ class TestProductionConfig(unittest.TestCase):
         self.assertEqual(app.config["SECRET_KEY"], "a-production-secret")
         self.assertFalse(app.config["DEBUG_TB_ENABLED"])
         self.assertFalse(app.config["TESTING"])
-        self.assertEqual(
-            app.config["SQLALCHEMY_DATABASE_URI"],
-            "postgresql+psycopg2://postgres@127.0.0.1:5432/users_prod",
-        )
+        self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"],
+                         "postgres://postgres@127.0.0.1:5432/users_prod")
+
+
+class TestFromObject(unittest.TestCase):
+
+    def test_values_are_real_however_loaded(self):
+        """Ensure from_object with a dotted path, the class or an instance gives values."""
+        for config_class in CONFIG_CLASSES:
+            dotted = f"project.config.{config_class.__name__}"
+            for source in (dotted, config_class, config_class()):
+                with self.subTest(config=config_class.__name__, source=type(source)):
+                    config = Config(root_path=".")
+                    config.from_object(source)
+                    self.assertIn("SQLALCHEMY_DATABASE_URI", config)
+                    for key, value in config.items():
+                        self.assertNotIsInstance(value, (property, setting), key)
+
+    def test_values_follow_the_environment(self):
+        """Ensure a config read twice sees the environment of each moment."""
+        url = "postgresql://postgres@127.0.0.1:5432/somewhere_else"
+        with mock.patch.dict(os.environ, {"DATABASE_URL": url}):
+            self.assertEqual(DevelopmentConfig.SQLALCHEMY_DATABASE_URI, url)
+        self.assertEqual(DevelopmentConfig.SQLALCHEMY_DATABASE_URI, development_url())
+
+
+class LoadedOntoPrebuiltApp(TestCase):
+    """A Flask-Testing case whose app is `prebuilt_app` with `settings` loaded onto it."""
+
+    settings = None
+
+    def create_app(self):
+        prebuilt_app.config.from_object(self.settings)
+        return prebuilt_app
+
+    def assert_current_app_is_prebuilt(self):
+        self.assertIs(current_app._get_current_object(), prebuilt_app)
+
+
+class TestDevelopmentLoaded(LoadedOntoPrebuiltApp):
+    settings = "project.config.DevelopmentConfig"
+
+    def test_development_values(self):
+        """Ensure DevelopmentConfig loaded by its dotted path gives its own values."""
+        self.assert_current_app_is_prebuilt()
+        self.assertEqual(self.app.config["SECRET_KEY"], "my_precious")
+        self.assertTrue(self.app.config["DEBUG_TB_ENABLED"])
+        self.assertEqual(self.app.config["SQLALCHEMY_DATABASE_URI"], development_url())
+
+
+class TestTestingLoaded(LoadedOntoPrebuiltApp):
+    settings = TestingConfig
+
+    def test_testing_values(self):
+        """Ensure TestingConfig loaded as a class gives TESTING and DATABASE_TEST_URL."""
+        self.assert_current_app_is_prebuilt()
+        self.assertTrue(self.app.config["TESTING"])
+        self.assertIs(self.app.config["PRESERVE_CONTEXT_ON_EXCEPTION"], False)
+        self.assertFalse(self.app.config["DEBUG_TB_ENABLED"])
+        self.assertEqual(self.app.config["SQLALCHEMY_DATABASE_URI"], test_url())
+
+
+class TestProductionLoaded(LoadedOntoPrebuiltApp):
+    settings = "project.config.ProductionConfig"
+
+    def create_app(self):
+        with mock.patch.dict(os.environ, {"SECRET_KEY": ""}):
+            return super().create_app()
+
+    def test_production_values(self):
+        """Ensure ProductionConfig loaded onto a built app keeps the course's secret."""
+        # Only create_app refuses a production app without SECRET_KEY.
+        self.assert_current_app_is_prebuilt()
+        self.assertEqual(self.app.config["SECRET_KEY"], "my_precious")
+        self.assertFalse(self.app.config["TESTING"])
+        self.assertFalse(self.app.config["DEBUG_TB_ENABLED"])
+        self.assertIs(self.app.config["DEBUG"], False)
 
 
 if __name__ == "__main__":

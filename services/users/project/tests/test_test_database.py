@@ -11,24 +11,37 @@ from sqlalchemy.engine import make_url
 
 from project import create_app, db
 from project.commands import USERS_DIR
-from project.config import TestingConfig, normalise_database_url
-from project.tests.base import BaseTestCase, assert_test_database, test_database_url
+from project.config import TestingConfig, same_database
+from project.tests.base import (BaseTestCase, assert_test_database, dispose_engines,
+                                test_database_url)
+from project.tests.support import child_env, run_manage
 
 
 class TestTestDatabaseGuard(unittest.TestCase):
 
-    def test_refuses_app_reconfigured_after_init(self):
-        """Ensure the course's pattern (reconfigure a built app) is refused.
+    def test_engine_refused_once_config_names_another_database(self):
+        """Ensure an app whose config moved to the test database no longer runs SQL.
 
-        Flask-SQLAlchemy 3 keeps the engine made at init_app, so such an app would
-        run the tests against the development database.
+        Flask-SQLAlchemy 3 keeps the engine made at init_app, so the course's pattern
+        (TestingConfig loaded onto a development app) would drop development tables.
         """
-        app = create_app("project.config.DevelopmentConfig")
-        app.config.from_object(TestingConfig())
+        with mock.patch.dict(os.environ, {"DATABASE_URL": "sqlite://"}):
+            app = create_app("project.config.DevelopmentConfig")
+        app.config.from_object(TestingConfig)
         with app.app_context():
             self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"], test_database_url())
-            with self.assertRaises(RuntimeError):
-                assert_test_database()
+            with self.assertRaisesRegex(RuntimeError, "bound to sqlite://"):
+                db.create_all()
+
+    def test_test_command_refuses_development_database_once(self):
+        """Ensure `manage.py test` with the test database as DATABASE_URL says so once."""
+        url = test_database_url().replace("postgresql://", "postgres://", 1)
+        result = run_manage("test", "test_user_model", env=child_env(DATABASE_URL=url))
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout, "")
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertRegex(lines[0], r"^Error: DATABASE_TEST_URL .* is the development database")
 
     def test_refuses_test_url_equal_to_development_url(self):
         """Ensure DATABASE_TEST_URL pointing at DATABASE_URL is refused."""
@@ -50,18 +63,16 @@ class TestBaseTestCaseDatabase(BaseTestCase):
 
 class TestDatabaseUrls(unittest.TestCase):
 
-    def test_postgres_scheme_names_psycopg2(self):
-        """Ensure postgres:// and postgresql:// both become postgresql+psycopg2://."""
-        for scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
-            with self.subTest(scheme=scheme):
-                self.assertEqual(
-                    normalise_database_url(f"{scheme}://u:p%40ss@db:5432/users_dev"),
-                    "postgresql+psycopg2://u:p%40ss@db:5432/users_dev",
-                )
-
-    def test_other_urls_unchanged(self):
-        """Ensure SQLite URLs are left as they are."""
-        self.assertEqual(normalise_database_url("sqlite:////tmp/x.db"), "sqlite:////tmp/x.db")
+    def test_same_database_ignores_scheme_driver_user_and_default_port(self):
+        """Ensure one database named two ways is recognised, and two databases are not."""
+        base = "postgresql://u:secret@db:5432/users_dev"
+        for same in ("postgres://other@db/users_dev", "postgresql+psycopg2://db:5432/users_dev"):
+            with self.subTest(url=same):
+                self.assertTrue(same_database(base, same))
+        for other in ("postgresql://db:5433/users_dev", "postgresql://db/users_test",
+                      "postgresql://elsewhere/users_dev", None):
+            with self.subTest(url=other):
+                self.assertFalse(same_database(base, other))
 
     def test_in_memory_sqlite_serves(self):
         """Ensure `sqlite://` (in memory) builds an engine and serves the API."""
@@ -72,15 +83,20 @@ class TestDatabaseUrls(unittest.TestCase):
             response = app.test_client().get("/users")
         self.assertEqual(response.get_json(), {"status": "success", "data": {"users": []}})
 
-    def test_both_schemes_connect(self):
-        """Ensure a postgres:// and a bare postgresql:// URL really connect."""
-        url = test_database_url().replace("postgresql+psycopg2://", "postgres://", 1)
-        for raw in (url, url.replace("postgres://", "postgresql://", 1)):
+    def test_both_schemes_connect_with_psycopg2(self):
+        """Ensure a postgres:// and a bare postgresql:// URL, as given, connect with psycopg2."""
+        url = make_url(test_database_url())
+        for scheme in ("postgres", "postgresql"):
+            raw = url.set(drivername=scheme).render_as_string(hide_password=False)
             with self.subTest(url=raw):
-                engine = create_engine(normalise_database_url(raw))
-                with engine.connect() as connection:
-                    self.assertEqual(connection.execute(text("select 1")).scalar(), 1)
-                engine.dispose()
+                with mock.patch.dict(os.environ, {"DATABASE_URL": raw}):
+                    app = create_app("project.config.DevelopmentConfig")
+                self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"], raw)
+                with app.app_context():
+                    self.assertEqual(db.engine.dialect.driver, "psycopg2")
+                    with db.engine.connect() as connection:
+                        self.assertEqual(connection.execute(text("select 1")).scalar(), 1)
+                    dispose_engines()
 
 
 # `make test` creates the test database with this script; the service's image has no copy.

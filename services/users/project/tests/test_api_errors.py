@@ -1,10 +1,13 @@
 """Bad input gets a JSend 4xx, never a 500 or an HTML page, and changes nothing."""
 
+import functools
 import json
+import os
 import unicodedata
 import unittest
+from unittest import mock
 
-from project import db
+from project import create_app, db
 from project.api.models import User
 from project.api.validation import FORBIDDEN_CHARACTERS
 from project.tests.base import BaseTestCase
@@ -163,6 +166,30 @@ class TestDuplicates(APIErrorTestCase):
         self.post_user(username="someoneelse")
         stored = db.session.scalars(db.select(User)).one()
         self.assertEqual(stored.to_json(), first.to_json())
+
+    def test_username_and_email_taken_is_the_email_message(self):
+        """Ensure a username and an email both taken answer as the course: email first."""
+        add_user("michael", "michael@mherman.org")
+        add_user("fletcher", "fletcher@notreal.com")
+        for email in ("michael@mherman.org", "fletcher@notreal.com"):
+            with self.subTest(email=email):
+                response = self.post_user(email=email)
+                self.assert_fail(response, 400, "Sorry. That email already exists.")
+        self.assertEqual(self.user_count(), 2)
+
+    def test_username_and_email_taken_on_sqlite(self):
+        """Ensure SQLite answers a username and an email both taken the same way."""
+        with mock.patch.dict(os.environ, {"DATABASE_URL": "sqlite://"}):
+            app = create_app("project.config.DevelopmentConfig")
+        with app.app_context():
+            db.create_all()
+            client = app.test_client()
+            post = functools.partial(client.post, "/users", content_type="application/json")
+            self.assertEqual(post(data=json.dumps(GOOD_USER)).status_code, 201)
+            answers = [post(data=json.dumps({**GOOD_USER, **fields})).get_json()["message"]
+                       for fields in ({}, {"email": "other@mherman.org"})]
+        self.assertEqual(answers, ["Sorry. That email already exists.",
+                                   "Sorry. That username already exists."])
 
     def test_session_usable_after_duplicate(self):
         """Ensure a duplicate rolls back, so the next request still works."""

@@ -1,0 +1,208 @@
+"""How migrations run on PostgreSQL: one runner at a time, their own timeouts, a live
+table's indexes built concurrently, offline SQL, and one clear line when they cannot.
+"""
+
+import contextlib
+import threading
+import time
+import unittest
+
+import psycopg2
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+
+from project import MIGRATIONS_DIR
+from project.tests.support import child_env, run_manage, scratch_database
+from project.upgrade_lock import LOCK_KEY
+
+
+class MigrationRunCase(unittest.TestCase):
+
+    def setUp(self):
+        self.url = self.enterContext(scratch_database("migration_runs"))
+        scripts = ScriptDirectory(MIGRATIONS_DIR)
+        history = list(reversed(list(scripts.walk_revisions("base", "heads"))))
+        self.first, self.head = history[0].revision, history[-1].revision
+
+    def manage(self, *args, **environment):
+        return run_manage(*args, env=child_env(DATABASE_URL=self.url, **environment))
+
+    def assert_ok(self, *args, **environment):
+        result = self.manage(*args, **environment)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        return result
+
+    def connect(self):
+        url = make_url(self.url)
+        return contextlib.closing(psycopg2.connect(
+            host=url.host, port=url.port, user=url.username, dbname=url.database))
+
+    def query(self, sql, params=()):
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall() if cursor.description else None
+            connection.commit()
+            return rows
+
+    def add_users(self, count):
+        self.query("insert into users (username, email) select 'user' || n, "
+                   "'user' || n || '@example.com' from generate_series(1, %s) n", (count,))
+
+    def unique_indexes(self):
+        return self.query(
+            "select c.relname, i.indisvalid, exists (select 1 from pg_constraint "
+            "where conindid = i.indexrelid) from pg_index i join pg_class c "
+            "on c.oid = i.indexrelid where i.indrelid = 'users'::regclass "
+            "and i.indisunique and not i.indisprimary order by c.relname")
+
+    def assert_course_constraints(self):
+        self.assertEqual(self.unique_indexes(), [("users_email_key", True, True),
+                                                 ("users_username_key", True, True)])
+
+    def error_lines(self, result):
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+        return [line for line in result.stderr.splitlines() if "Error:" in line]
+
+
+class TestOneRunnerAtATime(MigrationRunCase):
+
+    def test_upgrade_waits_for_the_lock_then_gives_up_clearly(self):
+        """Ensure an upgrade waits MIGRATION_LOCK_WAIT for another runner, then stops."""
+        with self.connect() as holder:
+            holder.autocommit = True
+            holder.cursor().execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+            started = time.monotonic()
+            result = self.manage("db", "upgrade", MIGRATION_LOCK_WAIT="2")
+            waited = time.monotonic() - started
+        self.assertEqual(result.returncode, 1)
+        self.assertGreaterEqual(waited, 2)
+        self.assertEqual(len(self.error_lines(result)), 1, result.stderr)
+        self.assertIn("Another migration held the lock for more than 2 s", result.stderr)
+        self.assertEqual(self.query("select count(*) from pg_tables where schemaname = "
+                                    "'public'"), [(0,)])
+        self.assert_ok("db", "upgrade")
+        self.assertEqual(self.query("select version_num from alembic_version"),
+                         [(self.head,)])
+
+    def test_lock_released_after_upgrade(self):
+        """Ensure a finished upgrade leaves the advisory lock free."""
+        self.assert_ok("db", "upgrade")
+        self.assertEqual(self.query("select count(*) from pg_locks where locktype = "
+                                    "'advisory'"), [(0,)])
+
+
+class TestLiveIndexBuild(MigrationRunCase):
+
+    def test_offline_sql_for_every_revision(self):
+        """Ensure `db upgrade --sql` works whole and revision by revision, touching nothing."""
+        whole = self.assert_ok("db", "upgrade", "--sql")
+        self.assertIn("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_username_key",
+                      whole.stdout)
+        self.assertIn("ADD CONSTRAINT users_username_key UNIQUE USING INDEX", whole.stdout)
+        self.assertIn("SET lock_timeout = 500;", whole.stdout)
+        step = self.assert_ok("db", "upgrade", "--sql", f"{self.first}:{self.head}")
+        self.assertNotIn("CREATE TABLE users", step.stdout)
+        self.assertIn("USING INDEX users_email_key", step.stdout)
+        self.assertEqual(self.query("select count(*) from pg_tables where schemaname = "
+                                    "'public'"), [(0,)])
+
+    def test_invalid_index_is_dropped_and_built_again(self):
+        """Ensure an index an interrupted concurrent build left INVALID is built again."""
+        self.assert_ok("db", "upgrade", self.first)
+        self.add_users(50)
+        self.query("insert into users (username, email) values ('user1', 'x@example.com')")
+        with self.connect() as connection, contextlib.suppress(psycopg2.IntegrityError):
+            connection.autocommit = True
+            connection.cursor().execute(
+                "create unique index concurrently users_username_key on users (username)")
+        self.assertEqual(self.unique_indexes(), [("users_username_key", False, False)])
+        self.query("delete from users where email = 'x@example.com'")
+        self.assert_ok("db", "upgrade")
+        self.assert_course_constraints()
+
+    def test_constraints_wait_for_a_table_held_elsewhere(self):
+        """Ensure the ALTER TABLE retries under its short lock_timeout until the table is free."""
+        self.assert_ok("db", "upgrade", self.first)
+        self.add_users(50)
+        holding = threading.Event()
+
+        def hold_table():
+            with self.connect() as connection, connection.cursor() as cursor:
+                cursor.execute("lock table users in access share mode")
+                holding.set()
+                time.sleep(2)
+                connection.rollback()
+
+        holder = threading.Thread(target=hold_table)
+        holder.start()
+        self.assertTrue(holding.wait(10))
+        started = time.monotonic()
+        result = self.manage("db", "upgrade", MIGRATION_LOCK_TIMEOUT="100")
+        elapsed = time.monotonic() - started
+        holder.join()
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertGreater(elapsed, 1)
+        self.assert_course_constraints()
+
+    def test_index_build_gives_up_clearly_on_old_transactions_and_heals(self):
+        """Ensure an index build kept waiting too long stops in one line; the next heals."""
+        self.assert_ok("db", "upgrade", self.first)
+        self.add_users(50)
+        sleeping = threading.Thread(target=self.query, args=("select pg_sleep(3)",))
+        sleeping.start()
+        time.sleep(0.5)
+        result = self.manage("db", "upgrade", MIGRATION_INDEX_LOCK_TIMEOUT="200")
+        sleeping.join()
+        self.assertEqual(result.returncode, 1)
+        errors = self.error_lines(result)
+        self.assertEqual(len(errors), 1, result.stderr)
+        self.assertIn("Could not build the unique index on users.username", errors[0])
+        self.assertEqual(self.unique_indexes(), [("users_username_key", False, False)])
+        self.assert_ok("db", "upgrade")
+        self.assert_course_constraints()
+
+
+class TestOwnTimeouts(MigrationRunCase):
+
+    def test_request_statement_timeout_does_not_cut_migrations(self):
+        """Ensure DATABASE_STATEMENT_TIMEOUT, the requests' limit, does not apply to migrations."""
+        self.assert_ok("db", "upgrade", self.first)
+        self.add_users(50000)
+        self.assert_ok("db", "upgrade", DATABASE_STATEMENT_TIMEOUT="1")
+        self.assert_course_constraints()
+
+    def test_migration_statement_timeout_applies(self):
+        """Ensure MIGRATION_STATEMENT_TIMEOUT does bound a migration's statements."""
+        self.assert_ok("db", "upgrade", self.first)
+        self.add_users(50000)
+        result = self.manage("db", "upgrade", MIGRATION_STATEMENT_TIMEOUT="1")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("statement timeout", result.stdout + result.stderr)
+
+    def test_bad_setting_is_one_line(self):
+        """Ensure a migration setting that is not a number stops with one line."""
+        result = self.manage("db", "upgrade", MIGRATION_LOCK_TIMEOUT="soon")
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(self.error_lines(result), [
+            "ERROR [flask_migrate] Error: MIGRATION_LOCK_TIMEOUT must be a whole number "
+            "of milliseconds, not 'soon'."])
+
+
+class TestMissingDatabase(unittest.TestCase):
+
+    def test_missing_database_says_how_to_create_it(self):
+        """Ensure `db upgrade` on a database that does not exist says so in one line."""
+        with scratch_database("missing") as url:
+            pass
+        result = run_manage("db", "upgrade", env=child_env(DATABASE_URL=url))
+        name = make_url(url).database
+        self.assertEqual(result.returncode, 1)
+        self.assertNotIn("Traceback", result.stderr)
+        errors = [line for line in result.stderr.splitlines() if "Error:" in line]
+        self.assertEqual(len(errors), 1, result.stderr)
+        self.assertIn(f'has no database "{name}"', errors[0])
+        self.assertIn(f"createdb -h 127.0.0.1 -p 5432 -U postgres {name}", errors[0])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -10,9 +10,10 @@ bind = "0.0.0.0:5000"
 # Two workers suit a small container; set WEB_CONCURRENCY to scale with its CPUs.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let a worker run one request while another waits on PostgreSQL: with sync
-# workers, two commits at a time were the most the service could make.
+# workers, two commits at a time were the most the service could make. Each thread
+# gets one pooled connection (project.config.pool_options, which reads this too).
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Every request is a short database round trip: a worker silent this long is stuck.
 timeout = 30
 # On SIGTERM, requests in flight get this long to finish (compose waits 30 s).

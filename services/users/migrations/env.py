@@ -13,7 +13,6 @@ in batch mode.
 """
 
 import logging
-import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -21,6 +20,7 @@ from flask import current_app
 from sqlalchemy import create_engine, pool
 from sqlalchemy.exc import OperationalError
 
+from project.config import whole_number
 from project.upgrade_lock import upgrade_lock
 
 config = context.config
@@ -36,22 +36,12 @@ config.set_main_option(
 )
 
 
-def number_from_env(name, default, unit):
-    """Read a whole number from the environment, or stop with one line saying why."""
-    value = os.environ.get(name, "").strip() or str(default)
-    if not value.isdigit():
-        raise RuntimeError(f"{name} must be a whole number of {unit}, not {value!r}.")
-    return int(value)
-
-
 def session_settings():
     """Return the SET statements every migration session starts with (PostgreSQL)."""
     timeouts = {
-        "lock_timeout": number_from_env("MIGRATION_LOCK_TIMEOUT", 500, "milliseconds"),
-        "statement_timeout": number_from_env("MIGRATION_STATEMENT_TIMEOUT", 0,
-                                             "milliseconds"),
-        "index_lock_timeout": number_from_env("MIGRATION_INDEX_LOCK_TIMEOUT", 60000,
-                                              "milliseconds"),
+        "lock_timeout": whole_number("MIGRATION_LOCK_TIMEOUT", 500),
+        "statement_timeout": whole_number("MIGRATION_STATEMENT_TIMEOUT", 0),
+        "index_lock_timeout": whole_number("MIGRATION_INDEX_LOCK_TIMEOUT", 60000),
     }
     config.attributes["timeouts"] = timeouts
     return [f"SET {name} = {timeouts[name]}" for name in ("lock_timeout", "statement_timeout")]
@@ -91,9 +81,9 @@ def run_migrations_online():
             run_on(connection)
         return
     settings = session_settings()
-    wait = number_from_env("MIGRATION_LOCK_WAIT", 300, "seconds")
+    wait = whole_number("MIGRATION_LOCK_WAIT", 300)
     engine = create_engine(url, poolclass=pool.NullPool, connect_args={
-        "connect_timeout": number_from_env("DATABASE_CONNECT_TIMEOUT", 3, "seconds"),
+        "connect_timeout": whole_number("DATABASE_CONNECT_TIMEOUT", 3),
     })
     try:
         with connect(engine) as lock_connection, upgrade_lock(lock_connection, wait):

@@ -10,6 +10,7 @@ from project.api.health import health_blueprint
 from project.api.models import User
 from project.api.users import users_blueprint
 from project.commands import register_commands
+from project.config import SettingError
 from project.connections import register_connections
 from project.errors import register_error_handlers
 from project.extensions import cors, db, migrate, toolbar
@@ -55,7 +56,7 @@ def refuse_missing_environment(config_class):
     """Stop a config from starting without the variables it names (production's secrets)."""
     for name in config_class.required_environment:
         if not os.environ.get(name, "").strip():
-            raise RuntimeError(
+            raise SettingError(
                 f"{name} must be set in the environment for {config_class.__name__}."
             )
 

@@ -1,5 +1,6 @@
 """The course's commands: recreate_db, seed_db, test and cov."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import MetaData, or_
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from project.api.models import User
 from project.config import TestingConfig, same_database
@@ -25,8 +27,23 @@ SEED_USERS = (
 )
 
 
+def database_errors_in_one_line(command):
+    """Have `command` say in one line that the database is unreachable or not migrated."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (OperationalError, ProgrammingError) as error:
+            reason = str(error.orig).strip().splitlines()[0]
+            if "users" in reason and ("does not exist" in reason or "no such table" in reason):
+                reason += " (run `python manage.py db upgrade` first)"
+            raise click.ClickException(f"The database said: {reason}") from None
+    return run
+
+
 @click.command("recreate_db")
 @with_appcontext
+@database_errors_in_one_line
 def recreate_db():
     """Drop every table, then build the schema again from the migrations."""
     tables = MetaData()
@@ -37,6 +54,7 @@ def recreate_db():
 
 @click.command("seed_db")
 @with_appcontext
+@database_errors_in_one_line
 def seed_db():
     """Add the course's two users, skipping any whose name or email is taken."""
     for username, email in SEED_USERS:

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 USERS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SQLITE_URL = "sqlite:///" + os.path.join(USERS_DIR, "instance", "users.db")
 DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/users_test"
+# gunicorn.conf.py's threads per worker when GUNICORN_THREADS is unset.
+DEFAULT_THREADS = 4
 
 # The URLs stay as given (the course's tests compare them with DATABASE_URL): instead,
 # `postgres://` (which SQLAlchemy no longer knows) and `postgresql://` (psycopg 3 from
@@ -66,14 +68,28 @@ def cors_origins(default):
     return [origin.strip() for origin in value.split(",") if origin.strip()]
 
 
+class SettingError(RuntimeError):
+    """A setting from the environment is missing or malformed; its message says which."""
+
+
+def whole_number(name, default):
+    """Read a whole number from the environment variable `name`, or stop saying why."""
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.isdigit():
+        raise SettingError(f"{name} must be a whole number, not {value!r}.")
+    return int(value)
+
+
 def postgres_connect_args():
     """Bound how long a request waits for PostgreSQL to accept a connection.
 
-    With the database away a request then fails fast (503) instead of holding a worker.
+    Nothing else goes with the connection: PgBouncer's transaction pooling refuses
+    startup parameters such as `options`, and each transaction may land on another
+    server connection. The statement timeout travels with each transaction instead
+    (`project.connections`).
     """
     return {
-        "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3")),
-        "options": f"-c statement_timeout={statement_timeout()}",
+        "connect_timeout": whole_number("DATABASE_CONNECT_TIMEOUT", 3),
         # Notice a server that vanished without closing the connection.
         "keepalives": 1,
         "keepalives_idle": 10,
@@ -82,9 +98,19 @@ def postgres_connect_args():
     }
 
 
-def statement_timeout():
-    """Milliseconds a request's statement may run (DATABASE_STATEMENT_TIMEOUT); 0 is none."""
-    return int(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "5000"))
+def pool_options():
+    """Size a worker's one pool: a connection for each of its threads, nothing more.
+
+    A worker then opens at most DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW connections,
+    and a request that finds them all busy waits DATABASE_POOL_TIMEOUT seconds for one
+    before its 503.
+    """
+    threads = whole_number("GUNICORN_THREADS", DEFAULT_THREADS)
+    return {
+        "pool_size": max(1, whole_number("DATABASE_POOL_SIZE", threads)),
+        "max_overflow": whole_number("DATABASE_MAX_OVERFLOW", 0),
+        "pool_timeout": whole_number("DATABASE_POOL_TIMEOUT", 3),
+    }
 
 
 class BaseConfig:
@@ -116,13 +142,15 @@ class BaseConfig:
         """
         options = {"hide_parameters": True}
         url = config.SQLALCHEMY_DATABASE_URI
+        # SQLite's pools (a file, or memory in this process) take no size.
         if url and backend_name(url) == "postgresql":
-            options["connect_args"] = postgres_connect_args()
-            # Room for every gunicorn thread of a worker (gunicorn.conf.py), so that busy
-            # threads reuse connections instead of opening new ones. (SQLite's in-memory
-            # pool takes no size.)
-            options["pool_size"] = 10
+            options.update(connect_args=postgres_connect_args(), **pool_options())
         return options
+
+    @setting
+    def DATABASE_STATEMENT_TIMEOUT(config):
+        """Milliseconds each statement of a request may run; 0 lifts the limit."""
+        return whole_number("DATABASE_STATEMENT_TIMEOUT", 5000)
 
     @setting
     def CORS_ORIGINS(config):
@@ -132,7 +160,7 @@ class BaseConfig:
     @setting
     def TRUSTED_PROXY_HOPS(config):
         """How many proxies (nginx) stand in front; their X-Forwarded-* are believed."""
-        return int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
+        return whole_number("TRUSTED_PROXY_HOPS", 0)
 
 
 class DevelopmentConfig(BaseConfig):

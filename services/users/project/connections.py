@@ -1,42 +1,45 @@
-"""PostgreSQL connections: an autocommit engine for the API, and no stale connection.
+"""The app's one pool of database connections, and what travels with each transaction.
 
-The API runs one statement per request, or only reads (`project.api.store`), so it
-needs no transaction around them; a second engine whose connections autocommit spares
-each request a BEGIN and a ROLLBACK round trip. The app's own engine (`db.engine`)
-keeps transactions for the ORM session, the migrations and the commands.
+Everything the app does draws from Flask-SQLAlchemy's engine: the API's statements
+(`api_cursor`, on the driver's cursor), the ORM session, readiness, the commands. A
+worker so opens at most its pool's connections (`project.config.pool_options`).
+
+On PostgreSQL the request's statement timeout goes with every transaction as
+`SET LOCAL`, never with the connection (a startup parameter, a session `SET`):
+PgBouncer's transaction pooling refuses startup parameters and may run each
+transaction on another server connection, whatever role connects. The API's
+statements carry it in the same round trip (`SET LOCAL ...; <statement>`, one implicit
+transaction); an ORM transaction sends it first. Connections the server closed are
+swapped out at checkout, without a round trip.
 """
 
 import select
 
 from flask import current_app
-from sqlalchemy import create_engine, event
+from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 
-# Where `register_connections` keeps the API's engine in `app.extensions`.
-API_ENGINE = "users.api_engine"
+from project.extensions import db
+from project.statements import pooled_cursor
+
+# Where `register_connections` keeps what precedes each API statement.
+STATEMENT_PREFIX = "users.statement_prefix"
 
 
 def register_connections(app, engine):
-    """Give `app` its API engine, and keep closed connections out of both pools.
-
-    `engine` is the app's own; on SQLite (a file or memory in this process, with no
-    round trips to spare) it serves the API too.
-    """
-    for_api = engine
+    """Have every transaction on `engine` carry the app's statement timeout."""
+    prefix = ""
     if engine.dialect.name == "postgresql":
-        # Nothing to roll back on an autocommit connection: SQLAlchemy documents turning
-        # the pool's reset on return off for exactly this case.
-        for_api = create_engine(engine.url, isolation_level="AUTOCOMMIT",
-                                pool_reset_on_return=None,
-                                **app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        for pooled in (engine, for_api):
-            event.listen(pooled, "checkout", replace_if_closed)
-    app.extensions[API_ENGINE] = for_api
+        limit = f"SET LOCAL statement_timeout = {app.config['DATABASE_STATEMENT_TIMEOUT']}"
+        prefix = limit + "; "
+        event.listen(engine, "checkout", replace_if_closed)
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(limit))
+    app.extensions[STATEMENT_PREFIX] = prefix
 
 
-def api_engine():
-    """Return the current app's engine for the API's statements."""
-    return current_app.extensions[API_ENGINE]
+def api_cursor():
+    """Return a context giving the API's statements a cursor on the app's pool."""
+    return pooled_cursor(db.engine, current_app.extensions[STATEMENT_PREFIX])
 
 
 def replace_if_closed(dbapi_connection, connection_record, connection_proxy):
@@ -44,8 +47,9 @@ def replace_if_closed(dbapi_connection, connection_record, connection_proxy):
 
     This does the job of `pool_pre_ping` without its `SELECT 1` round trip on every
     checkout. A server that ends a connection (a restart, `pg_terminate_backend`, an
-    idle timeout) sends a last message or closes the socket, so a pooled connection
-    with anything to read is finished, and one `poll` tells.
+    idle timeout, a restart of PgBouncer in front of it) sends a last message or
+    closes the socket, so a pooled connection with anything to read is finished, and
+    one `poll` tells.
     """
     if is_closed_by_server(dbapi_connection):
         # SQLAlchemy's documented signal: discard this connection, check out another.

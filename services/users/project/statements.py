@@ -91,24 +91,30 @@ class DriverSQL:
 class Cursor:
     """A driver cursor that runs `Statement`s and returns their rows as dicts."""
 
-    def __init__(self, dbapi_cursor, dialect):
+    def __init__(self, dbapi_cursor, dialect, prefix):
         self.dbapi_cursor = dbapi_cursor
         self.dialect = dialect
+        self.prefix = prefix
         self.sql = None
 
     def run(self, statement, **params):
         """Run `statement` with `params`; return its rows (none for a write) as dicts."""
         driver_sql = statement.compiled(self.dialect)
         self.sql = driver_sql.sql
-        self.dbapi_cursor.execute(driver_sql.sql, driver_sql.parameters(params))
+        self.dbapi_cursor.execute(self.prefix + driver_sql.sql, driver_sql.parameters(params))
         if self.dbapi_cursor.description is None:
             return []
         return driver_sql.as_dicts(self.dbapi_cursor.fetchall())
 
 
 @contextmanager
-def pooled_cursor(engine):
+def pooled_cursor(engine, prefix=""):
     """Yield a `Cursor` on a connection from `engine`'s pool, committed if the block ends well.
+
+    With a `prefix` (statements ending in "; "), the connection autocommits while the
+    block runs and every statement is sent after the prefix, in one string: PostgreSQL
+    runs the two as one implicit transaction, so `SET LOCAL` there applies to that
+    statement alone, in the same round trip.
 
     The driver's errors leave as SQLAlchemy's (`IntegrityError`, `OperationalError`, ...),
     as `Connection.execute` raises them; a connection they show to be lost is invalidated
@@ -118,7 +124,9 @@ def pooled_cursor(engine):
     connection = cursor = None
     try:
         connection = engine.raw_connection()
-        cursor = Cursor(connection.cursor(), dialect)
+        if prefix:
+            connection.driver_connection.autocommit = True
+        cursor = Cursor(connection.cursor(), dialect, prefix)
         yield cursor
         connection.commit()
     except dialect.loaded_dbapi.Error as error:
@@ -127,7 +135,15 @@ def pooled_cursor(engine):
         if cursor is not None:
             cursor.dbapi_cursor.close()
         if connection is not None:
+            restore_transactions(connection, prefix)
             connection.close()
+
+
+def restore_transactions(connection, prefix):
+    """Hand the pool its connection back as it lent it: in transactions, not autocommit."""
+    driver = connection.driver_connection
+    if prefix and driver is not None and not driver.closed:
+        driver.autocommit = False
 
 
 def as_sqlalchemy_error(error, dialect, connection, cursor):

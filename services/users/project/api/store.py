@@ -4,9 +4,9 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from project.api.models import PUBLIC_FIELDS, User
-from project.connections import api_engine
+from project.connections import api_cursor
 from project.errors import APIError
-from project.statements import Statement, pooled_cursor
+from project.statements import Statement
 
 # The largest value PostgreSQL's `integer` holds; beyond it no user can exist.
 MAX_USER_ID = 2**31 - 1
@@ -33,7 +33,7 @@ DUPLICATE_MESSAGES = {
 def create_user(username, email):
     """Insert a user; a taken email or username raises a 400 `APIError`."""
     try:
-        with pooled_cursor(api_engine()) as cursor:
+        with api_cursor() as cursor:
             cursor.run(INSERT_USER, username=username, email=email)
     except IntegrityError as error:
         field = duplicated_field(error)
@@ -77,7 +77,7 @@ def user_batches(size=2000):
     One query per batch, each starting after the last id seen: listing a big table
     costs a worker the memory of one batch, and a small table still takes one query.
     """
-    with pooled_cursor(api_engine()) as cursor:
+    with api_cursor() as cursor:
         after = 0
         while True:
             batch = cursor.run(USERS_AFTER, after=after, size=size)
@@ -90,5 +90,5 @@ def user_batches(size=2000):
 
 def read(statement, **params):
     """Run a read-only `statement` on a pooled connection; return its rows as dicts."""
-    with pooled_cursor(api_engine()) as cursor:
+    with api_cursor() as cursor:
         return cursor.run(statement, **params)

@@ -8,7 +8,6 @@ from flask import current_app
 from project import create_app, db
 from project.commands import TESTING_SETTINGS
 from project.config import TestingConfig, same_database
-from project.connections import api_engine
 
 
 def test_database_url():
@@ -23,20 +22,18 @@ def assert_test_database():
     `init_app`, so an app reconfigured afterwards keeps talking to its old database.
     """
     expected = test_database_url()
-    for engine in (db.engine, api_engine()):
-        if not current_app.testing or not same_database(url_of(engine), expected):
-            raise RuntimeError(
-                f"Refusing to run tests against {engine.url!r}: "
-                "not the test database (DATABASE_TEST_URL)."
-            )
+    if not current_app.testing or not same_database(url_of(db.engine), expected):
+        raise RuntimeError(
+            f"Refusing to run tests against {db.engine.url!r}: "
+            "not the test database (DATABASE_TEST_URL)."
+        )
     if same_database(expected, os.environ.get("DATABASE_URL")):
         raise RuntimeError("DATABASE_TEST_URL must not be the same as DATABASE_URL.")
 
 
 def dispose_engines():
-    """Close the pooled connections of the current app's engines (the app's and the API's)."""
+    """Close the pooled connections of the current app's engine."""
     db.engine.dispose()
-    api_engine().dispose()
 
 
 def url_of(engine):

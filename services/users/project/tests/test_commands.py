@@ -196,6 +196,13 @@ class TestDatabaseCommands(unittest.TestCase):
             "Skipped michaelherman <michael@mherman.org>: that username or email is taken.",
         ])
 
+    def test_seed_db_before_migrations_says_so_in_one_line(self):
+        """Ensure seed_db on a database with no users table says to migrate first."""
+        result = run_manage("seed_db", env=self.env)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr.strip(), 'Error: The database said: relation "users" '
+                         'does not exist (run `python manage.py db upgrade` first)')
+
     def test_tests_under_development_config_touch_only_the_test_database(self):
         """Ensure `manage.py test`, started as in development, leaves DATABASE_URL be."""
         self.assertEqual(run_manage("db", "upgrade", env=self.env).returncode, 0)

@@ -1,12 +1,19 @@
-"""The API's autocommit engine, and pooled connections PostgreSQL has closed."""
+"""One pool for everything the app does, and pooled connections PostgreSQL has closed."""
 
+import os
+import subprocess
+import sys
 import time
+import unittest
+from unittest import mock
 
 from sqlalchemy import create_engine, text
 
-from project import db
-from project.connections import api_engine
-from project.tests.base import BaseTestCase, test_database_url
+from project import create_app, db
+from project.commands import USERS_DIR
+from project.config import DEFAULT_THREADS
+from project.tests.base import BaseTestCase, dispose_engines, test_database_url
+from project.tests.support import child_env, run_manage
 from project.tests.utils import add_user
 
 
@@ -16,19 +23,20 @@ def backend_pid(engine):
         return connection.execute(text("select pg_backend_pid()")).scalar()
 
 
-class TestApiEngine(BaseTestCase):
+class TestOnePool(BaseTestCase):
 
-    def test_api_statements_commit_on_their_own(self):
-        """Ensure the API's engine autocommits: a statement needs no commit to last."""
-        with api_engine().connect() as connection:
-            connection.execute(text("insert into users (username, email) "
-                                    "values ('auto', 'auto@mherman.org')"))
+    def test_api_and_orm_share_the_pool(self):
+        """Ensure an API request and the ORM session reuse one pooled connection."""
+        add_user("michael", "michael@mherman.org")
         db.session.remove()
-        found = db.session.execute(text("select username from users")).scalars().all()
-        self.assertEqual(found, ["auto"])
+        first = backend_pid(db.engine)
+        self.assertEqual(self.client.get("/users/1").status_code, 200)
+        self.assertEqual(self.client.get("/users/ready").status_code, 200)
+        self.assertEqual(db.engine.pool.checkedin(), 1)
+        self.assertEqual(backend_pid(db.engine), first)
 
     def test_app_engine_keeps_transactions(self):
-        """Ensure the app's own engine (ORM, migrations) rolls back what was not committed."""
+        """Ensure the app's engine (ORM, commands) rolls back what was not committed."""
         with db.engine.connect() as connection:
             connection.execute(text("insert into users (username, email) "
                                     "values ('gone', 'gone@mherman.org')"))
@@ -61,16 +69,16 @@ class TestClosedConnections(BaseTestCase):
     def test_api_request_after_connection_closed(self):
         """Ensure a request gets a live connection, not a 503, after its pooled one was closed."""
         user = add_user("michael", "michael@mherman.org")
-        stale = backend_pid(api_engine())
+        stale = backend_pid(db.engine)
         self.terminate(stale)
         response = self.client.get(f"/users/{user.id}")
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.get_json()["data"]["username"], "michael")
-        self.assertNotEqual(backend_pid(api_engine()), stale)
+        self.assertNotEqual(backend_pid(db.engine), stale)
 
     def test_post_after_connection_closed(self):
         """Ensure a POST after its pooled connection was closed is stored, once."""
-        self.terminate(backend_pid(api_engine()))
+        self.terminate(backend_pid(db.engine))
         response = self.client.post("/users", json={"username": "michael",
                                                     "email": "michael@mherman.org"})
         self.assertEqual(response.status_code, 201)
@@ -83,3 +91,56 @@ class TestClosedConnections(BaseTestCase):
         self.terminate(stale)
         self.assertEqual(self.client.get("/users/ready").status_code, 200)
         self.assertNotEqual(backend_pid(db.engine), stale)
+
+
+class TestPoolBudget(unittest.TestCase):
+    """A worker's connections are bounded by its pool; past that, a bounded wait and a 503."""
+
+    def app_with(self, **environment):
+        with mock.patch.dict(os.environ, {"DATABASE_TEST_URL": test_database_url(),
+                                          **environment}):
+            app = create_app("project.config.TestingConfig")
+        self.addCleanup(self.dispose, app)
+        return app
+
+    def dispose(self, app):
+        with app.app_context():
+            dispose_engines()
+
+    def test_pool_is_one_connection_per_thread_without_overflow(self):
+        """Ensure the pool holds GUNICORN_THREADS connections, gunicorn's default alike."""
+        threads = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+             "--print-config", "manage:app"], cwd=USERS_DIR, env=child_env(),
+            capture_output=True, text=True, timeout=60, check=True).stdout
+        self.assertRegex(threads, rf"(?m)^threads\s+= {DEFAULT_THREADS}$")
+        for environment, size in (({}, DEFAULT_THREADS), ({"GUNICORN_THREADS": "6"}, 6),
+                                  ({"GUNICORN_THREADS": "6", "DATABASE_POOL_SIZE": "2"}, 2)):
+            with self.subTest(environment=environment):
+                app = self.app_with(**environment)
+                with app.app_context():
+                    self.assertEqual(db.engine.pool.size(), size)
+                    self.assertEqual(db.engine.pool._max_overflow, 0)
+                    self.assertEqual(db.engine.pool.timeout(), 3)
+
+    def test_request_waits_for_the_pool_then_answers_503(self):
+        """Ensure a request finding every pooled connection busy waits, then gets a JSend 503."""
+        app = self.app_with(DATABASE_POOL_SIZE="1", DATABASE_POOL_TIMEOUT="1")
+        with app.app_context(), db.engine.connect():
+            started = time.monotonic()
+            with self.assertLogs("project.errors", "WARNING"):
+                response = app.test_client().get("/users/1")
+            waited = time.monotonic() - started
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.get_json()["status"], "error")
+        self.assertGreaterEqual(waited, 1)
+        self.assertLess(waited, 3)
+        self.assertEqual(app.test_client().get("/users/ready").status_code, 200)
+
+    def test_bad_pool_setting_is_one_line(self):
+        """Ensure a pool setting that is not a number stops a command with one line."""
+        result = run_manage("seed_db", env=child_env(DATABASE_URL=test_database_url(),
+                                                     DATABASE_POOL_SIZE="plenty"))
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr.strip(),
+                         "Error: DATABASE_POOL_SIZE must be a whole number, not 'plenty'.")

@@ -8,6 +8,7 @@ import unittest
 from unittest import mock
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from project import create_app, db
 from project.errors import DATABASE_UNAVAILABLE
@@ -40,14 +41,22 @@ class TestReadiness(BaseTestCase):
             with app.app_context():
                 dispose_engines()
 
-    def test_postgres_timeouts_are_bounded(self):
-        """Ensure PostgreSQL connections get a connect timeout and a statement timeout."""
+    def test_postgres_timeouts_go_with_transactions_not_connections(self):
+        """Ensure a connect timeout, and the statement timeout in each transaction only."""
         options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
         self.assertEqual(options["connect_timeout"], 3)
-        self.assertEqual(options["options"], "-c statement_timeout=5000")
+        self.assertNotIn("options", options)
         with db.engine.connect() as connection:
-            timeout = connection.execute(text("show statement_timeout")).scalar()
-        self.assertEqual(timeout, "5s")
+            in_transaction = connection.execute(text("show statement_timeout")).scalar()
+            connection.commit()
+            raw = connection.connection.driver_connection
+            raw.autocommit = True
+            with raw.cursor() as cursor:
+                cursor.execute("show statement_timeout")
+                session_value = cursor.fetchone()[0]
+            raw.autocommit = False
+        self.assertEqual(in_transaction, "5s")
+        self.assertEqual(session_value, "0")
 
 
 class TestDatabaseUnreachable(unittest.TestCase):
@@ -122,6 +131,19 @@ class TestStatementTimeout(BaseTestCase):
         self.assertGreaterEqual(waited, 0.3)
         self.assertLess(waited, 2.0)
         self.assertEqual(client.get("/users").status_code, 200)
+
+    def test_orm_transaction_gives_up_at_timeout(self):
+        """Ensure the ORM session's statements are cancelled at the timeout too."""
+        db.session.remove()
+        with self.impatient.app_context(), self.locker.begin() as connection:
+            connection.execute(text("lock table users in access exclusive mode"))
+            started = time.monotonic()
+            with self.assertRaisesRegex(OperationalError, "statement timeout"):
+                db.session.execute(text("select count(*) from users"))
+            waited = time.monotonic() - started
+            db.session.rollback()
+        self.assertGreaterEqual(waited, 0.3)
+        self.assertLess(waited, 2.0)
 
 
 if __name__ == "__main__":

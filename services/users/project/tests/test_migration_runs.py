@@ -184,8 +184,8 @@ class TestOwnTimeouts(MigrationRunCase):
         result = self.manage("db", "upgrade", MIGRATION_LOCK_TIMEOUT="soon")
         self.assertEqual(result.returncode, 1)
         self.assertEqual(self.error_lines(result), [
-            "ERROR [flask_migrate] Error: MIGRATION_LOCK_TIMEOUT must be a whole number "
-            "of milliseconds, not 'soon'."])
+            "ERROR [flask_migrate] Error: MIGRATION_LOCK_TIMEOUT must be a whole number, "
+            "not 'soon'."])
 
 
 class TestMissingDatabase(unittest.TestCase):

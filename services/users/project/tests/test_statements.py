@@ -5,13 +5,13 @@ import tempfile
 import time
 import unittest
 
-from sqlalchemy import (Column, Integer, MetaData, Table, bindparam, create_engine, insert,
-                        text)
+from sqlalchemy import (Column, Integer, MetaData, String, Table, bindparam, create_engine,
+                        insert, text)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from project import db
 from project.api import store
-from project.connections import api_engine
+from project.connections import STATEMENT_PREFIX, api_cursor
 from project.statements import Statement, pooled_cursor
 from project.tests.base import BaseTestCase, test_database_url
 from project.tests.support import free_port
@@ -25,10 +25,14 @@ def through_sqlalchemy(engine, statement, **params):
 
 
 class SameRowsAsSQLAlchemy:
-    """Mixed into a test case whose `engine` holds three users, one of them inactive."""
+    """Mixed into a test case whose `engine` holds three users, one of them inactive, and
+    whose `prefix` is what the app sends before each statement there."""
+
+    def cursor(self):
+        return pooled_cursor(self.engine, self.prefix)
 
     def assert_same_rows(self, statement, **params):
-        with pooled_cursor(self.engine) as cursor:
+        with self.cursor() as cursor:
             found = cursor.run(statement, **params)
         self.assertEqual(found, through_sqlalchemy(self.engine, statement, **params))
         return found
@@ -48,7 +52,7 @@ class SameRowsAsSQLAlchemy:
 
     def test_insert_fills_defaults_and_commits(self):
         """Ensure an insert takes the column's default and lasts after the block."""
-        with pooled_cursor(self.engine) as cursor:
+        with self.cursor() as cursor:
             self.assertEqual(cursor.run(store.INSERT_USER, username="new",
                                         email="new@mherman.org"), [])
         with self.engine.connect() as connection:
@@ -56,24 +60,22 @@ class SameRowsAsSQLAlchemy:
                 text("select active from users where username = 'new'")).scalar_one()
         self.assertIs(bool(active), True)
 
-    def test_error_in_block_commits_nothing(self):
-        """Ensure a block that fails after a write leaves nothing behind (SQLite's
-        connections hold a transaction; PostgreSQL's API engine has none to keep)."""
+    def test_error_in_block_keeps_only_whole_statements(self):
+        """Ensure a block that fails after a write keeps it only where each statement is its
+        own transaction (a prefix: PostgreSQL); otherwise it leaves nothing behind."""
         with self.assertRaises(KeyError):
-            with pooled_cursor(self.engine) as cursor:
+            with self.cursor() as cursor:
                 cursor.run(store.INSERT_USER, username="half", email="half@mherman.org")
-                if self.engine.dialect.name == "postgresql":
-                    raise KeyError("the insert is autocommitted already")
                 raise KeyError("after the write")
         usernames = [row["username"]
                      for row in through_sqlalchemy(self.engine, store.ALL_USERS)]
-        self.assertEqual("half" in usernames, self.engine.dialect.name == "postgresql")
+        self.assertEqual("half" in usernames, bool(self.prefix))
         self.assertEqual(self.engine.pool.checkedout(), 0)
 
     def test_duplicate_is_sqlalchemy_integrity_error(self):
         """Ensure a duplicate raises SQLAlchemy's IntegrityError, the SQL without values."""
         with self.assertRaises(IntegrityError) as raised:
-            with pooled_cursor(self.engine) as cursor:
+            with self.cursor() as cursor:
                 cursor.run(store.INSERT_USER, username="michael", email="other@mherman.org")
         self.assertEqual(store.duplicated_field(raised.exception), "username")
         self.assertIn("INSERT INTO users", raised.exception.statement)
@@ -93,11 +95,33 @@ class TestOnPostgreSQL(SameRowsAsSQLAlchemy, BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.engine = api_engine()
+        self.engine = db.engine
+        self.prefix = self.app.extensions[STATEMENT_PREFIX]
         seed(self.engine)
+
+    def test_prefix_applies_to_its_statement_only(self):
+        """Ensure the app's SET LOCAL reaches the statement, and neither outlives it nor
+        leaves the pooled connection in autocommit."""
+        setting = Statement(text("select current_setting('statement_timeout') as value")
+                            .columns(value=String))
+        with self.cursor() as cursor:
+            self.assertEqual(cursor.run(setting), [{"value": "5s"}])
+            raw = cursor.dbapi_cursor.connection
+        self.assertFalse(raw.autocommit)
+        with pooled_cursor(self.engine) as cursor:
+            self.assertIs(cursor.dbapi_cursor.connection, raw)
+            self.assertEqual(cursor.run(setting), [{"value": "0"}])
+
+    def test_api_cursor_is_the_apps_pool(self):
+        """Ensure the API draws on the app's one engine, nothing of its own."""
+        with api_cursor() as cursor:
+            cursor.run(store.USER_BY_ID, id=1)
+            self.assertEqual(self.engine.pool.checkedout(), 1)
+        self.assertEqual(self.engine.pool.checkedout(), 0)
 
 
 class TestOnSQLite(SameRowsAsSQLAlchemy, unittest.TestCase):
+    prefix = ""
 
     def setUp(self):
         folder = tempfile.TemporaryDirectory()
@@ -118,7 +142,7 @@ class TestLostConnections(BaseTestCase):
         self.addCleanup(admin.dispose)
         pid_query = Statement(text("select pg_backend_pid() as pid").columns(pid=Integer))
         with self.assertRaises(OperationalError) as raised:
-            with pooled_cursor(api_engine()) as cursor:
+            with api_cursor() as cursor:
                 pid = cursor.run(pid_query)[0]["pid"]
                 with admin.connect() as connection:
                     connection.execute(text("select pg_terminate_backend(:pid)"),
@@ -128,7 +152,7 @@ class TestLostConnections(BaseTestCase):
                     cursor.run(store.USER_BY_ID, id=1)
                     time.sleep(0.05)
         self.assertTrue(raised.exception.connection_invalidated)
-        with pooled_cursor(api_engine()) as cursor:
+        with api_cursor() as cursor:
             self.assertNotEqual(cursor.run(pid_query)[0]["pid"], pid)
             self.assertEqual(cursor.run(store.USER_BY_ID, id=1)[0]["username"], "michael")
 

@@ -1,8 +1,10 @@
 #!/bin/sh
-# Start the users service in its container: wait for PostgreSQL (DB_WAIT_TIMEOUT seconds,
-# 60 by default), apply the migrations once, then replace this shell with the server so
-# the server itself receives the container's signals. The server is Flask's development
-# server unless a command is given (entrypoint-prod.sh gives gunicorn).
+# Start a users service container: wait for its database (DB_WAIT_TIMEOUT seconds, 60 by
+# default), then replace this shell with the command so that the command itself gets the
+# container's signals. The command is Flask's development server unless one is given:
+# entrypoint-prod.sh gives gunicorn, the compose files' users-migrate service gives
+# `python manage.py db upgrade`. Migrations are that one-shot service's job, once per
+# deploy, never every replica's.
 set -eu
 cd "$(dirname "$0")"
 
@@ -16,7 +18,7 @@ import psycopg2
 from sqlalchemy.engine import make_url
 
 url = make_url(os.environ.get("DATABASE_URL") or "sqlite://")
-if url.get_backend_name() != "postgresql":
+if url.get_backend_name() not in ("postgres", "postgresql"):
     sys.exit(0)
 timeout = float(os.environ.get("DB_WAIT_TIMEOUT", "60"))
 where = f"{url.host}:{url.port or 5432}/{url.database}"
@@ -36,8 +38,6 @@ while True:
         time.sleep(1)
 print("PostgreSQL is up.", flush=True)
 PY
-
-python manage.py db upgrade
 
 if [ "$#" -eq 0 ]; then
   set -- python manage.py run -h 0.0.0.0

@@ -1,18 +1,21 @@
 """Rewrite an nginx site conf written for compose so it runs as a process on loopback.
 
-Only two things change: the compose service names in `server NAME:PORT` (upstream blocks)
-and `proxy_pass http://NAME:PORT` lines point at loopback addresses, and the `listen`
-line moves to a loopback address. Everything else stays byte for byte.
+Only two things change: the compose service names in `server NAME:PORT ...;` (upstream
+blocks) and `proxy_pass http://NAME:PORT` lines point at loopback addresses, and the
+`listen` line moves to a loopback address. Everything else stays byte for byte. A name
+may map to several addresses, as compose's DNS resolves a scaled service to one address
+per replica: its upstream `server` line then becomes one line per address, each with
+the line's own parameters.
 
-    python tests/stack/local_conf.py services/nginx/prod.conf \\
-        --listen 127.0.0.1:8080 --host users=127.0.0.1:5000 --host client=127.0.0.1:3000
+    python tests/stack/local_conf.py services/nginx/prod.conf --listen 127.0.0.1:8080 \\
+        --host users=127.0.0.2:5000,127.0.0.3:5000 --host client=127.0.0.1:3000
 """
 
 import argparse
 import re
 import sys
 
-UPSTREAM_SERVER = re.compile(r"^(\s*server\s+)([A-Za-z0-9_.-]+)(:\d+)?(\s*;)", re.MULTILINE)
+UPSTREAM_SERVER = re.compile(r"^(\s*server\s+)([A-Za-z0-9_.-]+)(:\d+)?([^;{]*;)", re.MULTILINE)
 PROXY_PASS = re.compile(r"^(\s*proxy_pass\s+https?://)([A-Za-z0-9_.-]+)(:\d+)?", re.MULTILINE)
 LISTEN = re.compile(r"^(\s*listen\s+)[^;]+;", re.MULTILINE)
 
@@ -20,8 +23,9 @@ LISTEN = re.compile(r"^(\s*listen\s+)[^;]+;", re.MULTILINE)
 def localise(conf, listen, hosts):
     """Return `conf` listening on `listen`, with each name in `hosts` mapped to its address.
 
-    `hosts` maps a compose service name to `address:port`. A name the conf uses as an
-    upstream server but `hosts` lacks is an error: the copy would not run here.
+    `hosts` maps a compose service name to `address:port`, or to several separated by
+    commas (upstream servers only). A name the conf uses as an upstream server but
+    `hosts` lacks is an error: the copy would not run here.
     """
     used = set()
 
@@ -29,14 +33,17 @@ def localise(conf, listen, hosts):
         prefix, name, _port, *rest = match.groups()
         if name not in hosts:
             return match.group(0)
+        if "," in hosts[name]:
+            raise ValueError(f"proxy_pass to {name!r} takes one address, not several")
         used.add(name)
         return prefix + hosts[name] + "".join(rest)
 
     def check_upstream(match):
-        name = match.group(2)
+        prefix, name, _port, rest = match.groups()
         if name not in hosts:
             raise ValueError(f"no loopback address given for upstream server {name!r}")
-        return map_host(match)
+        used.add(name)
+        return "\n".join(prefix + address + rest for address in hosts[name].split(","))
 
     conf = UPSTREAM_SERVER.sub(check_upstream, conf)
     conf = PROXY_PASS.sub(map_host, conf)

@@ -19,8 +19,18 @@ def test_only_upstream_servers_and_listen_change(conf):
     local = localise(original, "127.0.0.1:18080", HOSTS)
     changed = [line for line in difflib.ndiff(original.splitlines(), local.splitlines())
                if line.startswith("+ ")]
+    users = {"dev.conf": "+   server 127.0.0.1:15000;",
+             "prod.conf": "+   server 127.0.0.1:15000 max_fails=1 fail_timeout=5s;"}[conf]
     assert sorted(changed) == ["+   listen 127.0.0.1:18080;", "+   server 127.0.0.1:13000;",
-                               "+   server 127.0.0.1:15000;"]
+                               users]
+
+
+def test_a_name_with_several_addresses_is_one_server_each():
+    """Ensure a scaled service's addresses become one upstream server line each."""
+    conf = "upstream a {\n  server users:5000 max_fails=1;\n}\nserver {\n  listen 80;\n}\n"
+    local = localise(conf, "127.0.0.1:1", {"users": "127.0.0.2:5000,127.0.0.3:5000"})
+    assert ("  server 127.0.0.2:5000 max_fails=1;\n  server 127.0.0.3:5000 max_fails=1;\n"
+            in local)
 
 
 def test_proxy_pass_to_a_host_is_mapped():

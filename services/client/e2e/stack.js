@@ -1,7 +1,8 @@
 /**
  * The production stack on loopback, for the browser test: PostgreSQL (a scratch
- * database), the users service started by its production entrypoint (migrations,
- * then gunicorn with its committed config), and Debian's nginx running the project's
+ * database), the migrations applied once as docker-compose-prod.yml's users-migrate
+ * one-shot applies them, the users service started by its production entrypoint
+ * (gunicorn with its committed config), and Debian's nginx running the project's
  * prod.conf with its compose hosts mapped to loopback ports (tests/stack/local_conf.py),
  * plus a server block that plays the client image (the built bundle as static files).
  *
@@ -20,6 +21,7 @@ const CLIENT_DIR = path.dirname(E2E_DIR);
 const REPO_ROOT = path.resolve(CLIENT_DIR, '..', '..');
 const USERS_DIR = path.join(REPO_ROOT, 'services', 'users');
 const USERS_ENTRYPOINT = path.join(USERS_DIR, 'entrypoint-prod.sh');
+const MIGRATE_ENTRYPOINT = path.join(USERS_DIR, 'entrypoint.sh');
 const PROD_CONF = path.join(REPO_ROOT, 'services', 'nginx', 'prod.conf');
 const LOCAL_CONF = path.join(REPO_ROOT, 'tests', 'stack', 'local_conf.py');
 
@@ -76,6 +78,7 @@ class Stack {
     recreateDatabase();
     this.createdDatabase = true;
     const [usersPort, clientPort, nginxPort] = await freePorts(3);
+    this.migrate();
     const usersUrl = this.startUsers(usersPort);
     await waitForHttp(`${usersUrl}/users/ping`, this.children.at(-1));
     this.baseUrl = this.startNginx({ nginxPort, clientPort, usersPort });
@@ -84,23 +87,44 @@ class Stack {
     await waitForHttp(`${this.baseUrl}/`, this.children.at(-1));
   }
 
+  /** The environment docker-compose-prod.yml gives the users image, on this database. */
+  usersEnv(extra) {
+    return {
+      ...process.env,
+      PATH: `${path.join(VENV, 'bin')}:${process.env.PATH}`,
+      APP_SETTINGS: 'project.config.ProductionConfig',
+      DATABASE_URL: this.databaseUrl,
+      SECRET_KEY: 'e2e-not-a-secret',
+      DB_WAIT_TIMEOUT: '10',
+      PYTHONUNBUFFERED: '1',
+      ...extra,
+    };
+  }
+
+  /** Apply the migrations, as the users-migrate one-shot does before any replica starts. */
+  migrate() {
+    const args = [MIGRATE_ENTRYPOINT, 'python', 'manage.py', 'db', 'upgrade'];
+    const result = spawnSync('/bin/sh', args, {
+      cwd: USERS_DIR,
+      env: this.usersEnv({}),
+      encoding: 'utf8',
+      timeout: READY_TIMEOUT_MS,
+    });
+    if (result.status !== 0) {
+      throw new Error(`the migrations failed:\n${result.stdout}${result.stderr || result.error}`);
+    }
+  }
+
   /** Start the users service as its container does, with docker-compose-prod.yml's settings. */
   startUsers(port) {
     this.spawn('users', '/bin/sh', [USERS_ENTRYPOINT], {
       cwd: USERS_DIR,
-      env: {
-        ...process.env,
-        PATH: `${path.join(VENV, 'bin')}:${process.env.PATH}`,
-        APP_SETTINGS: 'project.config.ProductionConfig',
-        DATABASE_URL: this.databaseUrl,
-        SECRET_KEY: 'e2e-not-a-secret',
+      env: this.usersEnv({
         TRUSTED_PROXY_HOPS: '1',
         WEB_CONCURRENCY: '2',
-        DB_WAIT_TIMEOUT: '10',
         // gunicorn.conf.py binds 0.0.0.0:5000; this run binds to loopback instead.
         GUNICORN_CMD_ARGS: `--bind 127.0.0.1:${port}`,
-        PYTHONUNBUFFERED: '1',
-      },
+      }),
     });
     return `http://127.0.0.1:${port}`;
   }

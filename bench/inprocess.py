@@ -1,12 +1,12 @@
 """CPU per request of the WSGI apps themselves, called in-process: no server, no wrk.
 
 Without gunicorn and the network, this shows what the service's own code costs next to
-the floor (bench/floor.py) and next to a bare Flask app that answers the ping
-(bench/bare_flask.py). Code called in a hot loop runs faster than between network waits
-(bench/run.py's CPU per request), so the figures are lower bounds. With `--tree`, other
-checkouts of the repository (e.g. a `git worktree` of an older commit) are measured too,
-alternating with this one round by round, so that background load falls on all of them
-alike.
+the Flask floor (bench/flask_floor.py) and the raw floor (bench/floor.py). Code called
+in a hot loop runs faster than between network waits (bench/run.py's CPU per request),
+so the figures are lower bounds. With `--tree`, other checkouts of the repository (e.g.
+a `git worktree` of an older commit) are measured too, alternating with this one round
+by round, so that background load falls on all of them alike; the floors are always
+this checkout's.
 
 Each round runs one child process per tree (the trees' `project` packages cannot share a
 process); the table keeps each figure's lowest round. Run it with the project's venv:
@@ -74,15 +74,13 @@ def measure(args):
     users_dir = Path(args.measure) / "services" / "users"
     sys.path.insert(0, str(users_dir))
     os.chdir(users_dir)
-    import bare_flask
+    import flask_floor
     import floor
     import manage
-    apps = {"service": manage.app, "floor": floor.app, "bare Flask": bare_flask.app}
+    apps = {"service": manage.app, "Flask floor": flask_floor.app, "raw floor": floor.app}
     found = {}
     # Route by route, POST last: its new rows must not reach another app's list.
     for route, (name, app) in itertools.product(args.routes.split(","), apps.items()):
-        if name == "bare Flask" and route != "ping":
-            continue
         count = max(1, args.requests // (20 if route == "list" else 1))
         make = requests_for(route, args.users, name.replace(" ", "-"))
         for n in range(min(count, 100)):

@@ -546,13 +546,14 @@ def render_routes(routes, results):
                       f"{paired_ratio(service, floor):.2f}" if floor else ""]
             if server == "gunicorn":
                 ratios[0] = f"**{ratios[0]}**"
-            summaries = [summary(one) for one in found if one]
+            summaries = [summary(one) if one else None for one in found]
+            served = [one for one in summaries if one]
             cells = [
-                *(f"{summary(one)['rps']:,.0f}" if one else "" for one in found), *ratios,
-                ", ".join(f"{one['p50']:.1f} / {one['p99']:.1f}" for one in summaries),
-                ", ".join(f"{one['cpu']:.2f}" for one in summaries),
-                ", ".join(str(one["non_2xx"]) for one in summaries),
-                ", ".join(str(one["socket_errors"]) for one in summaries),
+                *(f"{one['rps']:,.0f}" if one else "" for one in summaries), *ratios,
+                ", ".join(f"{one['p50']:.1f} / {one['p99']:.1f}" for one in served),
+                ", ".join(f"{one['cpu']:.2f}" for one in served),
+                ", ".join(str(one["non_2xx"]) for one in served),
+                ", ".join(str(one["socket_errors"]) for one in served),
             ]
             lines.append(f"| `{route.label}` | {server} | " + " | ".join(cells) + " |")
     lines += [

@@ -409,7 +409,7 @@ class Bench:
             for server in servers:
                 run = self.drive(server, route)
                 runs[server.name].append(run)
-                log(f"  {route.label:<20} round {round_number} {server.name:<13} "
+                log(f"  {route.label:<20} round {round_number} {server.name:<19} "
                     f"{run.rps:9.1f} req/s  p50 {run.p50_ms:7.2f} ms  "
                     f"p99 {run.p99_ms:7.2f} ms  CPU {run.cpu_ms:5.2f} ms/request  "
                     f"non-2xx {run.non_2xx}  "

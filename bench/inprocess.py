@@ -14,6 +14,7 @@ process); the table keeps each figure's lowest round. Run it with the project's 
 """
 
 import argparse
+import cProfile
 import io
 import itertools
 import json
@@ -92,7 +93,18 @@ def measure(args):
         if not status.startswith("20"):
             raise SystemExit(f"{name} answered {route} with {status}")
         found.setdefault(name, {})[route] = elapsed / count * 1e6
+        if args.profile:
+            stats = f"{Path(args.measure).name}-{name.replace(' ', '-')}-{route}.prof"
+            profile(app, make, range(count, 2 * count), Path(args.profile) / stats)
     print(json.dumps(found))
+
+
+def profile(app, make, numbers, path):
+    """Send the requests `numbers` make under cProfile, after the timed ones; save the stats."""
+    with cProfile.Profile() as profiler:
+        for n in numbers:
+            call(app, make(n))
+    profiler.dump_stats(path)
 
 
 def render(trees, best, routes):
@@ -114,10 +126,18 @@ def main(argv=None):
     parser.add_argument("--requests", type=int, default=2000, help="per route and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--routes", default=",".join(ROUTES))
+    parser.add_argument("--profile", metavar="DIR",
+                        help="after timing, send each app's route as many requests again "
+                             "under cProfile and write DIR/TREE-APP-ROUTE.prof (the last "
+                             "round's; read with python -m pstats)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         return measure(args)
+    if args.profile:
+        # Absolute: the children work from each tree's services/users.
+        args.profile = str(Path(args.profile).resolve())
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     trees = [str(ROOT), *args.tree]
     best = {tree: {} for tree in trees}
     with Database(args.database_url) as database:
@@ -128,7 +148,8 @@ def main(argv=None):
                 child = subprocess.run(
                     [sys.executable, __file__, "--measure", tree, "--database-url",
                      args.database_url, "--users", str(args.users), "--requests",
-                     str(args.requests), "--routes", args.routes],
+                     str(args.requests), "--routes", args.routes,
+                     *(["--profile", args.profile] if args.profile else [])],
                     capture_output=True, text=True, check=True, timeout=3600)
                 found = json.loads(child.stdout.strip().splitlines()[-1])
                 for app, times in found.items():

@@ -32,11 +32,20 @@ cov: install
 	$(PY) scripts/ensure_database.py "$(DATABASE_TEST_URL)"
 	cd $(USERS) && $(PY) manage.py cov
 
-# The service against a raw WSGI floor under wrk (about 12 minutes); writes docs/benchmarks.md.
-# Needs wrk (apt-get install wrk). BENCH_ARGS passes options: see `python bench/run.py -h`.
+# What the benchmark adds to the venv (granian).
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+.PHONY: install-bench
+install-bench: $(VENV)/.bench-installed
+
+# The service against a Flask floor and a raw WSGI floor, under gunicorn and granian, with
+# wrk (about 20 minutes); writes docs/benchmarks.md. Needs wrk (apt-get install wrk).
+# BENCH_ARGS passes options: see `python bench/run.py -h`.
 BENCH_ARGS ?=
 .PHONY: bench
-bench: install
+bench: install-bench
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 	BENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
 	  $(PY) bench/run.py --out docs/benchmarks.md $(BENCH_ARGS)

@@ -1,12 +1,12 @@
 """CPU per request of the WSGI apps themselves, called in-process: no server, no wrk.
 
 Without gunicorn and the network, this shows what the service's own code costs next to
-the floor (bench/floor.py) and next to a bare Flask app that answers the ping
-(bench/bare_flask.py). Code called in a hot loop runs faster than between network waits
-(bench/run.py's CPU per request), so the figures are lower bounds. With `--tree`, other
-checkouts of the repository (e.g. a `git worktree` of an older commit) are measured too,
-alternating with this one round by round, so that background load falls on all of them
-alike.
+the Flask floor (bench/flask_floor.py) and the raw floor (bench/floor.py). Code called
+in a hot loop runs faster than between network waits (bench/run.py's CPU per request),
+so the figures are lower bounds. With `--tree`, other checkouts of the repository (e.g.
+a `git worktree` of an older commit) are measured too, alternating with this one round
+by round, so that background load falls on all of them alike; the floors are always
+this checkout's.
 
 Each round runs one child process per tree (the trees' `project` packages cannot share a
 process); the table keeps each figure's lowest round. Run it with the project's venv:
@@ -14,6 +14,7 @@ process); the table keeps each figure's lowest round. Run it with the project's 
 """
 
 import argparse
+import cProfile
 import io
 import itertools
 import json
@@ -74,15 +75,13 @@ def measure(args):
     users_dir = Path(args.measure) / "services" / "users"
     sys.path.insert(0, str(users_dir))
     os.chdir(users_dir)
-    import bare_flask
+    import flask_floor
     import floor
     import manage
-    apps = {"service": manage.app, "floor": floor.app, "bare Flask": bare_flask.app}
+    apps = {"service": manage.app, "Flask floor": flask_floor.app, "raw floor": floor.app}
     found = {}
     # Route by route, POST last: its new rows must not reach another app's list.
     for route, (name, app) in itertools.product(args.routes.split(","), apps.items()):
-        if name == "bare Flask" and route != "ping":
-            continue
         count = max(1, args.requests // (20 if route == "list" else 1))
         make = requests_for(route, args.users, name.replace(" ", "-"))
         for n in range(min(count, 100)):
@@ -94,7 +93,21 @@ def measure(args):
         if not status.startswith("20"):
             raise SystemExit(f"{name} answered {route} with {status}")
         found.setdefault(name, {})[route] = elapsed / count * 1e6
+        if args.profile:
+            stats = f"{Path(args.measure).name}-{name.replace(' ', '-')}-{route}.prof"
+            profile(app, make, range(count, 2 * count), Path(args.profile) / stats)
     print(json.dumps(found))
+
+
+def profile(app, make, numbers, path):
+    """Send the requests `numbers` make under cProfile, after the timed ones; save the stats.
+
+    The profiler counts CPU time, as the timings do: waiting on PostgreSQL is not the app's.
+    """
+    with cProfile.Profile(time.process_time) as profiler:
+        for n in numbers:
+            call(app, make(n))
+    profiler.dump_stats(path)
 
 
 def render(trees, best, routes):
@@ -116,10 +129,18 @@ def main(argv=None):
     parser.add_argument("--requests", type=int, default=2000, help="per route and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--routes", default=",".join(ROUTES))
+    parser.add_argument("--profile", metavar="DIR",
+                        help="after timing, send each app's route as many requests again "
+                             "under cProfile and write DIR/TREE-APP-ROUTE.prof (the last "
+                             "round's; read with python -m pstats)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         return measure(args)
+    if args.profile:
+        # Absolute: the children work from each tree's services/users.
+        args.profile = str(Path(args.profile).resolve())
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     trees = [str(ROOT), *args.tree]
     best = {tree: {} for tree in trees}
     with Database(args.database_url) as database:
@@ -130,7 +151,8 @@ def main(argv=None):
                 child = subprocess.run(
                     [sys.executable, __file__, "--measure", tree, "--database-url",
                      args.database_url, "--users", str(args.users), "--requests",
-                     str(args.requests), "--routes", args.routes],
+                     str(args.requests), "--routes", args.routes,
+                     *(["--profile", args.profile] if args.profile else [])],
                     capture_output=True, text=True, check=True, timeout=3600)
                 found = json.loads(child.stdout.strip().splitlines()[-1])
                 for app, times in found.items():

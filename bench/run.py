@@ -1,11 +1,13 @@
-"""Benchmark the users service side by side with a floor, and write the table.
+"""Benchmark the users service side by side with two floors, and write the table.
 
 On loopback: a scratch PostgreSQL database migrated with the service's migrations and
 seeded with users; the service as production runs it (services/users/gunicorn.conf.py,
-ProductionConfig); the floor (bench/floor.py, raw WSGI on psycopg2) under the same
-gunicorn settings; for GET /users/ping, a bare Flask app (bench/bare_flask.py): the least
-any Flask app spends on it; and, for POST /users, the service on two sync workers. wrk drives
-them in interleaved rounds (A B A B ...) and the medians go to a markdown table.
+ProductionConfig); the Flask floor (bench/flask_floor.py, a bare Flask app on raw
+psycopg2), the service's target; the raw floor (bench/floor.py, raw WSGI on psycopg2),
+the physical limit; all three under the same gunicorn settings, and the service and the
+Flask floor under granian with the same workers and threads, to show what the server
+costs; and, for POST /users, the service on two sync workers. wrk drives them in
+interleaved rounds (A B C A B C ...) and the medians go to a markdown table.
 
 Run it with the project's venv: `make bench` (see docs/benchmarks.md).
 """
@@ -14,10 +16,12 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -56,8 +60,13 @@ class Route:
 
 
 PING = Route("GET /users/ping", "GET", "/users/ping")
-# The apps in bench/ that the service is measured against.
-BENCH_APPS = {"floor": "floor:app", "bare-flask": "bare_flask:app"}
+# The service and the apps in bench/ it is measured against: WSGI app, directory.
+APPS = {"service": ("manage:app", USERS_DIR), "flask-floor": ("flask_floor:app", BENCH_DIR),
+        "floor": ("floor:app", BENCH_DIR)}
+# granian as gunicorn.conf.py runs gunicorn: WSGI over HTTP/1 only, one thread for the
+# network I/O of each worker (gthread's main loop) and an access log line per request.
+GRANIAN_OPTIONS = ["--interface", "wsgi", "--http", "1", "--no-ws", "--runtime-threads", "1",
+                   "--access-log"]
 
 
 @dataclass(frozen=True)
@@ -174,11 +183,11 @@ def free_port():
 
 
 class Server:
-    """A gunicorn serving `app` from `chdir`, with the committed config plus `overrides`."""
+    """A server of `app` from `chdir` on a free loopback port, started and stopped by PID."""
 
-    def __init__(self, name, app, chdir, database_url, overrides, log_dir):
+    def __init__(self, name, app, chdir, database_url, log_dir):
         self.name, self.app, self.chdir = name, app, chdir
-        self.database_url, self.overrides = database_url, overrides
+        self.database_url = database_url
         self.log_path = Path(log_dir) / f"{name}.log"
         self.process = None
         self.port = None
@@ -187,21 +196,8 @@ class Server:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def command(self, *extra):
-        config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []
-        return [sys.executable, "-m", "gunicorn", *config, "--chdir", str(self.chdir),
-                "--bind", f"127.0.0.1:{self.port}", *self.overrides, *extra, self.app]
-
-    def settings(self):
-        """Return the worker settings gunicorn resolves for this server."""
-        self.port = self.port or free_port()
-        printed = subprocess.run(self.command("--print-config"), cwd=self.chdir,
-                                 env=service_env(self.database_url), capture_output=True,
-                                 text=True, timeout=60, check=True).stdout
-        wanted = ("workers", "worker_class", "threads", "worker_connections", "keepalive")
-        pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
-        values = {name.strip(): value.strip() for name, value in pairs}
-        return {name: values[name] for name in wanted if name in values}
+    def command(self):
+        raise NotImplementedError
 
     def start(self, timeout=60):
         self.port = free_port()
@@ -221,14 +217,19 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not answer within {timeout} s")
 
-    def stop(self):
+    def stop(self, timeout=30):
         if self.process and self.process.poll() is None:
+            workers = self.workers()
             self.process.terminate()
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                # Workers outlive a killed main process: end them too.
+                for pid in workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         self.process = None
 
     def workers(self):
@@ -268,6 +269,43 @@ class Server:
         return found
 
 
+class GunicornServer(Server):
+    """A gunicorn with the committed config plus `overrides`."""
+
+    def __init__(self, name, app, chdir, database_url, log_dir, overrides=()):
+        super().__init__(name, app, chdir, database_url, log_dir)
+        self.overrides = list(overrides)
+
+    def command(self, *extra):
+        config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []
+        return [sys.executable, "-m", "gunicorn", *config, "--chdir", str(self.chdir),
+                "--bind", f"127.0.0.1:{self.port}", *self.overrides, *extra, self.app]
+
+    def settings(self):
+        """Return the worker settings gunicorn resolves for this server."""
+        self.port = self.port or free_port()
+        printed = subprocess.run(self.command("--print-config"), cwd=self.chdir,
+                                 env=service_env(self.database_url), capture_output=True,
+                                 text=True, timeout=60, check=True).stdout
+        wanted = ("workers", "worker_class", "threads", "worker_connections", "keepalive")
+        pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
+        values = {name.strip(): value.strip() for name, value in pairs}
+        return {name: values[name] for name in wanted if name in values}
+
+
+class GranianServer(Server):
+    """A granian with gunicorn's `workers` and, as blocking (Python) threads, its `threads`."""
+
+    def __init__(self, name, app, chdir, database_url, log_dir, workers, threads):
+        super().__init__(name, app, chdir, database_url, log_dir)
+        self.options = [*GRANIAN_OPTIONS, "--workers", str(workers),
+                        "--blocking-threads", str(threads)]
+
+    def command(self):
+        return [sys.executable, "-m", "granian", *self.options, "--host", "127.0.0.1",
+                "--port", str(self.port), self.app]
+
+
 def fetch(method, url, body=None):
     """Send one request; return (status, raw body bytes)."""
     data = json.dumps(body).encode() if body is not None else None
@@ -284,14 +322,16 @@ def fetch(method, url, body=None):
 
 # ---------------------------------------------------------------------------- checks
 
-def check_same_answers(service, floor, database, users):
-    """Stop unless the floor answers the benchmark's requests exactly as the service."""
+def check_same_answers(service, other, database, users):
+    """Stop unless `other` answers the benchmark's requests exactly as the service."""
     probes = [("GET", "/users/ping", None), ("GET", "/users/1", None),
               ("GET", f"/users/{users}", None), ("GET", "/users/0", None),
               ("GET", "/users/99999999999", None), ("GET", "/users", None)]
     for method, path, body in probes:
-        expect_same(method, path, fetch(method, service.url + path, body),
-                    fetch(method, floor.url + path, body))
+        expect_same(other.name, method, path, fetch(method, service.url + path, body),
+                    fetch(method, other.url + path, body))
+    # New users, then duplicates: the email taken, the username taken, both taken (the
+    # email is named), each by the other server's first user.
     posts = [
         ({"username": "probe-a", "email": "probe-a@mherman.org"},
          {"username": "probe-b", "email": "probe-b@mherman.org"}),
@@ -299,21 +339,24 @@ def check_same_answers(service, floor, database, users):
          {"username": "probe-d", "email": "probe-a@mherman.org"}),
         ({"username": "probe-b", "email": "probe-e@mherman.org"},
          {"username": "probe-a", "email": "probe-f@mherman.org"}),
+        ({"username": "probe-b", "email": "probe-b@mherman.org"},
+         {"username": "probe-a", "email": "probe-a@mherman.org"}),
     ]
-    for service_user, floor_user in posts:
+    for service_user, other_user in posts:
         service_answer = fetch("POST", service.url + "/users", service_user)
-        floor_answer = fetch("POST", floor.url + "/users", floor_user)
+        other_answer = fetch("POST", other.url + "/users", other_user)
         # A new user's message names its own email: compare with the emails swapped.
-        swapped = floor_answer[1].replace(floor_user["email"].encode(),
+        swapped = other_answer[1].replace(other_user["email"].encode(),
                                           service_user["email"].encode())
-        expect_same("POST", "/users", service_answer, (floor_answer[0], swapped))
+        expect_same(other.name, "POST", "/users", service_answer, (other_answer[0], swapped))
     database.keep_first(users)
 
 
-def expect_same(method, path, service_answer, floor_answer):
-    if service_answer != floor_answer:
-        raise SystemExit(f"The floor answers {method} {path} unlike the service:\n"
-                         f"  service: {service_answer!r:.300}\n  floor:   {floor_answer!r:.300}")
+def expect_same(name, method, path, service_answer, other_answer):
+    if service_answer != other_answer:
+        raise SystemExit(f"{name} answers {method} {path} unlike the service:\n"
+                         f"  service: {service_answer!r:.300}\n"
+                         f"  {name}: {other_answer!r:.300}")
 
 
 # ---------------------------------------------------------------------------- wrk
@@ -366,7 +409,7 @@ class Bench:
             for server in servers:
                 run = self.drive(server, route)
                 runs[server.name].append(run)
-                log(f"  {route.label:<20} round {round_number} {server.name:<13} "
+                log(f"  {route.label:<20} round {round_number} {server.name:<19} "
                     f"{run.rps:9.1f} req/s  p50 {run.p50_ms:7.2f} ms  "
                     f"p99 {run.p99_ms:7.2f} ms  CPU {run.cpu_ms:5.2f} ms/request  "
                     f"non-2xx {run.non_2xx}  "
@@ -468,8 +511,8 @@ def render_slow_commits(args, slow_commits):
         f"{args.commit_rounds} interleaved rounds of {args.duration} s, servers restarted "
         "for each delay.",
         "",
-        "| commit delay ms | service req/s | floor req/s | two sync workers req/s "
-        "| service/floor | service/two sync workers | non-2xx (service, floor, sync) |",
+        "| commit delay ms | service req/s | raw floor req/s | two sync workers req/s "
+        "| service/raw floor | service/two sync workers | non-2xx (service, raw floor, sync) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for delay, runs in slow_commits.items():
@@ -477,10 +520,55 @@ def render_slow_commits(args, slow_commits):
         lines.append(
             f"| {delay} | {found['service']['rps']:,.0f} | {found['floor']['rps']:,.0f} | "
             f"{found['sync-workers']['rps']:,.0f} | "
-            f"**{paired_ratio(runs['service'], runs['floor']):.2f}** | "
+            f"{paired_ratio(runs['service'], runs['floor']):.2f} | "
             f"**{paired_ratio(runs['service'], runs['sync-workers']):.2f}** | "
             f"{found['service']['non_2xx']}, {found['floor']['non_2xx']}, "
             f"{found['sync-workers']['non_2xx']} |")
+    return lines
+
+
+def render_routes(routes, results):
+    """The routes table: per route, a row for gunicorn and one for granian."""
+    lines = [
+        "| Route | server | service req/s | Flask floor req/s | raw floor req/s "
+        "| service/Flask floor | service/raw floor "
+        "| p50 / p99 ms (service, Flask floor, raw floor) "
+        "| worker CPU ms/request (service, Flask floor, raw floor) | non-2xx | socket errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for route in routes:
+        runs = results[route.label]
+        for server, suffix in (("gunicorn", ""), ("granian", "-granian")):
+            # The raw floor runs under gunicorn only: None leaves its cells empty.
+            found = [runs.get(name + suffix) for name in APPS]
+            service, flask_floor, floor = found
+            ratios = [f"{paired_ratio(service, flask_floor):.2f}",
+                      f"{paired_ratio(service, floor):.2f}" if floor else ""]
+            if server == "gunicorn":
+                ratios[0] = f"**{ratios[0]}**"
+            summaries = [summary(one) if one else None for one in found]
+            served = [one for one in summaries if one]
+            cells = [
+                *(f"{one['rps']:,.0f}" if one else "" for one in summaries), *ratios,
+                ", ".join(f"{one['p50']:.1f} / {one['p99']:.1f}" for one in served),
+                ", ".join(f"{one['cpu']:.2f}" for one in served),
+                ", ".join(str(one["non_2xx"]) for one in served),
+                ", ".join(str(one["socket_errors"]) for one in served),
+            ]
+            lines.append(f"| `{route.label}` | {server} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "What the server costs: granian's req/s over gunicorn's for the same app, the "
+        "median of the rounds' ratios.",
+        "",
+        "| Route | service granian/gunicorn | Flask floor granian/gunicorn |",
+        "| --- | ---: | ---: |",
+    ]
+    for route in routes:
+        runs = results[route.label]
+        lines.append(f"| `{route.label}` | "
+                     + " | ".join(f"{paired_ratio(runs[name + '-granian'], runs[name]):.2f}"
+                                  for name in ("service", "flask-floor")) + " |")
     return lines
 
 
@@ -490,39 +578,16 @@ def render(context, routes, results, post_sync, scale_results, slow_commits):
         f"Command: `{context['command']}`  ",
         f"Date: {context['date']}  ",
         f"Machine: {context['machine']}  ",
-        f"Service and floor gunicorn settings: {context['settings']}  ",
+        f"gunicorn settings (service and floors): {context['settings']}  ",
+        f"granian: {context['granian']}  ",
         f"Load: wrk, {args.connections} connections, {args.rounds} interleaved rounds of "
         f"{args.duration} s per server and route (after a {args.warmup} s warm-up), "
         f"{args.users:,} users in the table. req/s, p50 and p99 are medians over the "
-        "rounds; service/floor is the median of the rounds' ratios.",
+        "rounds; ratios are the medians of the rounds' ratios. The target is "
+        "service/Flask floor under gunicorn (bold); the raw floor is the physical limit.",
         "",
-        "| Route | service req/s | floor req/s | service/floor | service p50 / p99 ms "
-        "| floor p50 / p99 ms | worker CPU ms/request (service, floor) "
-        "| non-2xx (service, floor) | socket errors (service, floor) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *render_routes(routes, results),
     ]
-    for route in routes:
-        runs = results[route.label]
-        service, floor = summary(runs["service"]), summary(runs["floor"])
-        lines.append(
-            f"| `{route.label}` | {service['rps']:,.0f} | {floor['rps']:,.0f} | "
-            f"**{paired_ratio(runs['service'], runs['floor']):.2f}** | "
-            f"{service['p50']:.1f} / {service['p99']:.1f} | {floor['p50']:.1f} / "
-            f"{floor['p99']:.1f} | {service['cpu']:.2f}, {floor['cpu']:.2f} | "
-            f"{service['non_2xx']}, {floor['non_2xx']} | "
-            f"{service['socket_errors']}, {floor['socket_errors']} |")
-    bare_runs = results.get(PING.label, {}).get("bare-flask")
-    if bare_runs:
-        runs, bare = results[PING.label], summary(bare_runs)
-        lines += [
-            "",
-            "`GET /users/ping` of a bare Flask app (`bench/bare_flask.py`: one route, no "
-            "extension) in the same rounds, the most any Flask app can do here: "
-            f"{bare['rps']:,.0f} req/s, worker CPU {bare['cpu']:.2f} ms/request, "
-            f"**bare Flask/floor {paired_ratio(bare_runs, runs['floor']):.2f}**, "
-            f"service/bare Flask {paired_ratio(runs['service'], bare_runs):.2f}; "
-            f"non-2xx {bare['non_2xx']}, socket errors {bare['socket_errors']}.",
-        ]
     if post_sync:
         production, sync = summary(post_sync["service"]), summary(post_sync["sync-workers"])
         lines += [
@@ -548,9 +613,9 @@ def render(context, routes, results, post_sync, scale_results, slow_commits):
             f"{args.scale_connections} connections; *growth* is the most a worker's peak RSS "
             "rose above its idle RSS (measured after a ping warm-up) over all the runs.",
             "",
-            "| users | service alone p50 ms | floor alone p50 ms | service/floor time "
+            "| users | service alone p50 ms | raw floor alone p50 ms | service/raw floor time "
             "| service loaded req/s | service worker peak / growth MB "
-            "| floor worker peak / growth MB | non-2xx, socket errors |",
+            "| raw floor worker peak / growth MB | non-2xx, socket errors |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for users, found in scale_results.items():
@@ -619,7 +684,8 @@ def parse_args(argv=None):
     parser.add_argument("--commit-rounds", type=int, default=8,
                         help="interleaved rounds per commit delay")
     parser.add_argument("--gunicorn-args", default="",
-                        help="extra gunicorn arguments for service and floor alike")
+                        help="extra arguments for every gunicorn (granian takes its "
+                             "workers and threads)")
     parser.add_argument("--out", help="markdown file to write the results into")
     return parser.parse_args(argv)
 
@@ -645,45 +711,46 @@ def main(argv=None):
         database.migrate()
         database.grow_to(args.users)
 
-        def server(name, overrides=()):
-            if name in BENCH_APPS:
-                return Server(name, BENCH_APPS[name], BENCH_DIR, database.url, extra, log_dir)
-            return Server(name, "manage:app", USERS_DIR, database.url,
-                          [*extra, *overrides], log_dir)
+        def gunicorn(name, app, overrides=()):
+            return GunicornServer(name, *APPS[app], database.url, log_dir,
+                                  [*extra, *overrides])
 
-        service, floor, bare = server("service"), server("floor"), server("bare-flask")
-        sync = server("sync-workers", SYNC_WORKERS)
+        service, flask_floor, floor = (gunicorn(name, name) for name in APPS)
+        sync = gunicorn("sync-workers", "service", SYNC_WORKERS)
+        settings = service.settings()
+        granians = [GranianServer(f"{one.name}-granian", one.app, one.chdir, database.url,
+                                  log_dir, settings["workers"], settings["threads"])
+                    for one in (service, flask_floor)]
         context = {
             "args": args,
             "command": os.environ.get("BENCH_COMMAND")
             or shlex.join(["python", "bench/run.py", *sys.argv[1:]]),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(database),
-            "settings": ", ".join(f"{k}={v}" for k, v in service.settings().items()),
+            "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),
+            "granian": f"{importlib.metadata.version('granian')}, "
+                       f"`{shlex.join(granians[0].options)}`",
         }
-        log(f"Service settings: {context['settings']}")
+        log(f"Service settings: {context['settings']}; {context['granian']}")
         bench = Bench(args, database)
         results, post_sync, scale_results, slow_commits = {}, None, {}, {}
+        compared = [flask_floor, floor, *granians]
         try:
-            for one in (service, floor, bare, sync):
+            for one in (service, *compared, sync):
                 one.start()
-            check_same_answers(service, floor, database, args.users)
-            expect_same("GET", PING.path, fetch("GET", service.url + PING.path),
-                        fetch("GET", bare.url + PING.path))
-            log("The floor answers exactly as the service; benchmarking.")
+            for one in compared:
+                check_same_answers(service, one, database, args.users)
+            log("The floors, and both apps under granian, answer exactly as the service; "
+                "benchmarking.")
             for route in routes:
                 with_sync = route.method == "POST" and not args.no_sync_comparison
-                servers = [service, floor]
-                if with_sync:
-                    servers.append(sync)
-                if route == PING:
-                    servers.append(bare)
+                servers = [service, *compared, *([sync] if with_sync else [])]
                 runs = bench.interleave(servers, route)
                 results[route.label] = runs
                 if with_sync:
                     post_sync = runs
         finally:
-            for one in (service, floor, bare, sync):
+            for one in (service, *compared, sync):
                 one.stop()
         posting = all_routes["post"]
         for delay in delays:

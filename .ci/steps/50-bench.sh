@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
-# A smoke of the benchmark harness, not the benchmark (that is `make bench`, about 12
+# A smoke of the benchmark harness, not the benchmark (that is `make bench`, about 20
 # minutes): a tiny table, one short round per route, one slow-commit delay, two small
-# sizes. bench/run.py stops if the floor answers unlike the service and exits non-zero on
-# any non-2xx response or socket error; here we also check that it wrote the table. Then
-# a few requests through bench/inprocess.py, which stops on any non-2xx answer.
+# sizes. bench/run.py stops if a floor, or an app under granian, answers unlike the
+# service, and exits non-zero on any non-2xx response or socket error; here we also check
+# that it wrote the table's rows and ratios. Then a few requests through
+# bench/inprocess.py, which stops on any non-2xx answer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
 
 apt_install wrk
-make install
+make install-bench
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-.venv/bin/python bench/run.py --out "$out" \
-  --database-url "postgresql://postgres@127.0.0.1:5432/users_bench_smoke_$$" \
+# Scratch databases, created and dropped by the scripts; the prefix keeps checkouts that
+# share one PostgreSQL apart.
+database="postgresql://postgres@127.0.0.1:5432/${BENCH_DATABASE_PREFIX:-users_bench_smoke}_$$"
+.venv/bin/python bench/run.py --out "$out" --database-url "$database" \
   --users 50 --rounds 1 --duration 1 --warmup 1 \
   --scale 50,500 --scale-rounds 1 --scale-duration 1 --commit-delays 2 --commit-rounds 1
+
+# expect_row ROUTE CELLS WHAT: the table has a row starting with ROUTE and CELLS (a regex).
+expect_row() {
+  grep -F "| \`$1\` |" "$out" | grep -qE "^\| \`[^\`]+\` \| $2" \
+    || { echo "bench smoke: no $3 row for $1" >&2; exit 1; }
+}
+ratio='[0-9]+\.[0-9]{2}'
+rps='[0-9][0-9,]*'
 for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
-  grep -qF "| \`$route\` |" "$out" || { echo "bench smoke: no row for $route" >&2; exit 1; }
+  # Service, Flask floor, raw floor req/s, then service/Flask floor (bold), service/raw floor.
+  expect_row "$route" "gunicorn \| $rps \| $rps \| $rps \| \*\*$ratio\*\* \| $ratio \|" gunicorn
+  expect_row "$route" "granian \| $rps \| $rps \|  \| $ratio \|  \|" granian
+  expect_row "$route" "$ratio \| $ratio \|$" "granian/gunicorn"
 done
+expect_row "POST /users" "$rps \| $rps \| \*\*$ratio\*\* \|" "two sync workers"
 grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row" >&2; exit 1; }
-grep -qF "bare Flask/floor" "$out" || { echo "bench smoke: no bare Flask ping" >&2; exit 1; }
-echo "bench smoke: table written, no non-2xx responses, no socket errors"
-.venv/bin/python bench/inprocess.py --requests 40 --rounds 1 \
-  --database-url "postgresql://postgres@127.0.0.1:5432/users_inprocess_smoke_$$"
+echo "bench smoke: table written with its gunicorn, granian and ratio rows;" \
+  "no non-2xx responses, no socket errors"
+.venv/bin/python bench/inprocess.py --requests 40 --rounds 1 --database-url "${database}_inprocess"

@@ -32,13 +32,13 @@ def create_app(settings=None):
     app = Flask(__name__)
     app.session_interface = CookieSessionInterface()
     load_config(app, settings)
-    register_proxy(app)
     register_extensions(app)
     register_security(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     register_shell_context(app)
+    register_proxy(app)
     return app
 
 
@@ -62,7 +62,11 @@ def refuse_missing_environment(config_class):
 
 
 def register_proxy(app):
-    """Believe X-Forwarded-* only from the configured number of proxies in front."""
+    """Believe X-Forwarded-* only from the configured number of proxies in front.
+
+    Outermost, so that everything inside (the security headers' HTTPS check) sees the
+    client's scheme and host.
+    """
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from project import db
 from project.api import store
 from project.connections import STATEMENT_PREFIX, api_cursor
-from project.statements import Statement, pooled_cursor
+from project.statements import Statement, pooled_cursor, row_builder
 from project.tests.base import BaseTestCase, test_database_url
 from project.tests.support import free_port
 from project.tests.utils import add_user
@@ -177,6 +177,13 @@ class TestCompiling(unittest.TestCase):
         self.addCleanup(engine.dispose)
         with self.assertRaises(ValueError):
             Statement(insert(table).values(id=bindparam("id"))).compiled(engine.dialect)
+
+    def test_rows_keep_any_column_name(self):
+        """Ensure rows are built right whatever their columns are called, quotes included."""
+        keys = ("id", "it's", 'say "hi"', "back\\slash")
+        self.assertEqual(row_builder(keys)((1, 2, 3, 4)),
+                         {"id": 1, "it's": 2, 'say "hi"': 3, "back\\slash": 4})
+        self.assertEqual(row_builder(())(()), {})
 
     def test_compiled_once_per_dialect(self):
         """Ensure each dialect gets its own SQL (paramstyles differ), each compiled once."""

@@ -2,6 +2,17 @@
 
 apt_updated=""
 
+# venv DIR PYTHON REQUIREMENTS: (re)make a virtualenv when its requirements change.
+venv() {
+  local dir=$1 python=$2 requirements=$3
+  if [ ! -f "$dir/.installed" ] || [ "$requirements" -nt "$dir/.installed" ]; then
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    touch "$dir/.installed"
+  fi
+}
+
 apt_install() {
   local missing=()
   for package in "$@"; do

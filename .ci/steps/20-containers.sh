@@ -6,17 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
 
-# venv DIR PYTHON REQUIREMENTS: (re)make a virtualenv when its requirements change.
-venv() {
-  local dir=$1 python=$2 requirements=$3
-  if [ ! -f "$dir/.installed" ] || [ "$requirements" -nt "$dir/.installed" ]; then
-    rm -rf "$dir"
-    "$python" -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    touch "$dir/.installed"
-  fi
-}
-
 apt_install nginx shellcheck postgresql postgresql-client
 venv .ci/venv-stack/tools python3 tests/stack/requirements.txt
 # The service as Dockerfile-prod installs it (runtime requirements only), from a Python

@@ -15,12 +15,7 @@ apt_install postgresql util-linux
 RELIABILITY_PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin | sort -V | tail -n 1)
 export RELIABILITY_PG_BIN
 make install
-if [ ! -f "$VENV/.installed" ] || [ "$REQUIREMENTS" -nt "$VENV/.installed" ]; then
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
-  touch "$VENV/.installed"
-fi
+venv "$VENV" python3 "$REQUIREMENTS"
 
 rm -rf .ci/artifacts/reliability
 mkdir -p .ci/artifacts/reliability

@@ -124,10 +124,28 @@ def app_environment(database_url, **overrides):
     return env
 
 
-def migrate(database_url):
-    """Bring the database to the latest migration with the service's own `db upgrade`."""
-    subprocess.run([APP_PYTHON, "manage.py", "db", "upgrade"], cwd=USERS_DIR, check=True,
-                   env=app_environment(database_url), capture_output=True, timeout=120)
+def migrate(database_url, revision="head", timeout=120, **environment):
+    """Run the service's own `db upgrade REVISION`; fail with its output if it fails.
+
+    `environment` is added to the service's (`DATABASE_STATEMENT_TIMEOUT="1000"`).
+    """
+    result = subprocess.run([APP_PYTHON, "manage.py", "db", "upgrade", revision],
+                            cwd=USERS_DIR, env=app_environment(database_url, **environment),
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"db upgrade {revision} exited {result.returncode}:\n"
+                           f"{result.stderr}")
+    return result
+
+
+def migration_history():
+    """Return the revision ids from the first to the head, as alembic reads the scripts."""
+    script = ("import json; from alembic.script import ScriptDirectory; "
+              "scripts = ScriptDirectory('migrations'); "
+              "print(json.dumps([s.revision for s in scripts.walk_revisions('base', 'heads')]))")
+    result = subprocess.run([APP_PYTHON, "-c", script], cwd=USERS_DIR, check=True,
+                            capture_output=True, text=True, timeout=60)
+    return list(reversed(json.loads(result.stdout)))
 
 
 class Gunicorn:
@@ -241,6 +259,16 @@ def request(method, url, body=None, content_type="application/json", timeout=30,
 def post_user(base_url, username, email, timeout=30):
     return request("POST", base_url + "/users",
                    json.dumps({"username": username, "email": email}), timeout=timeout)
+
+
+def seed_users(postgres, database, count):
+    """Insert users `seed<n>` (`seed<n>@mherman.org`), n = 1..count, into a fresh table."""
+    with contextlib.closing(postgres.connect(database)) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("insert into users (username, email) select 'seed' || n, "
+                           "'seed' || n || '@mherman.org' from generate_series(1, %s) n",
+                           (count,))
+        connection.commit()
 
 
 def stored_users(postgres, database):

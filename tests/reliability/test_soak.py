@@ -1,7 +1,6 @@
 """A minute of mixed reads and writes from a second process: no 5xx, no socket error,
 nothing lost, and worker memory that levels off."""
 
-import contextlib
 import json
 import os
 import statistics
@@ -9,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from harness import artifact_path, stored_users
+from harness import artifact_path, seed_users, stored_users
 
 SECONDS = 60
 SEEDED = 1000
@@ -17,15 +16,6 @@ SAMPLE_EVERY = 2.0
 # Memory is compared between the run's second quarter (after warm-up) and its last quarter.
 MAX_GROWTH_MIB = 5
 LOAD_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "load.py")
-
-
-def seed_users(postgres, database):
-    with contextlib.closing(postgres.connect(database)) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("insert into users (username, email) select 'seed' || n, "
-                           "'seed' || n || '@mherman.org' from generate_series(1, %s) n",
-                           (SEEDED,))
-        connection.commit()
 
 
 def median_rss(samples, since, until):
@@ -41,7 +31,7 @@ def median_rss(samples, since, until):
 def test_soak(serve, postgres, metrics):
     # Recycling workers (max_requests) would hide a leak: this run keeps the same workers.
     with serve("soak", workers=2, extra_args=("--max-requests", "0")) as (server, database):
-        seed_users(postgres, database)
+        seed_users(postgres, database, SEEDED)
         workers = server.worker_pids()
         out = artifact_path("soak-load.json")
         load = subprocess.Popen([sys.executable, LOAD_SCRIPT, server.base_url, str(SECONDS),

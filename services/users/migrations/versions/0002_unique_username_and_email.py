@@ -85,7 +85,11 @@ def upgrade_live():
         op.execute(f"SET lock_timeout = {timeouts['index_lock_timeout']}")
         for column in UNIQUE_COLUMNS:
             name = constraint_name(column)
-            if not offline:
+            if offline:
+                # No constraint exists before this revision: any index of this name is
+                # what an earlier, failed run of this SQL left, so the SQL runs again.
+                op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            else:
                 drop_if_invalid(name)
             build_unique_index(name, column)
         op.execute(f"SET lock_timeout = {timeouts['lock_timeout']}")

@@ -3,6 +3,7 @@ table's indexes built concurrently, offline SQL, and one clear line when they ca
 """
 
 import contextlib
+import subprocess
 import threading
 import time
 import unittest
@@ -105,6 +106,24 @@ class TestLiveIndexBuild(MigrationRunCase):
         self.assertIn("USING INDEX users_email_key", step.stdout)
         self.assertEqual(self.query("select count(*) from pg_tables where schemaname = "
                                     "'public'"), [(0,)])
+
+    def test_offline_sql_runs_again_after_a_failed_try(self):
+        """Ensure a DBA's offline SQL that failed on duplicates succeeds once they are gone."""
+        def apply_offline(*revisions):
+            sql = self.assert_ok("db", "upgrade", "--sql", *revisions).stdout
+            return subprocess.run(["psql", self.url, "-q", "-X", "-v", "ON_ERROR_STOP=1"],
+                                  input=sql, capture_output=True, text=True, timeout=60)
+
+        self.assertEqual(apply_offline(self.first).returncode, 0)
+        self.add_users(20)
+        self.query("insert into users (username, email) values ('user1', 'x@example.com')")
+        failed = apply_offline(f"{self.first}:{self.head}")
+        self.assertNotEqual(failed.returncode, 0)
+        self.assertIn("is duplicated", failed.stderr)
+        self.query("delete from users where email = 'x@example.com'")
+        second = apply_offline(f"{self.first}:{self.head}")
+        self.assertEqual(second.returncode, 0, second.stderr)
+        self.assert_course_constraints()
 
     def test_invalid_index_is_dropped_and_built_again(self):
         """Ensure an index an interrupted concurrent build left INVALID is built again."""

@@ -16,6 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 USERS_DIR = REPO / "services" / "users"
 NGINX_DIR = REPO / "services" / "nginx"
+PGBOUNCER_DIR = REPO / "services" / "pgbouncer"
 # This venv's bin holds the pinned checkers; the app's venv holds the service's runtime
 # requirements, as the production image has them (.ci/steps/20-containers.sh makes both).
 TOOLS_BIN = Path(sys.executable).parent

@@ -99,6 +99,29 @@ def compose(tmp_path_factory):
     return Compose(tmp_path_factory.mktemp("docker-config"))
 
 
+# What the stack tests measured, by test: printed at the end of the run and written to
+# ARTIFACTS (docs/reliability.md quotes them).
+ARTIFACTS = REPO / ".ci" / "artifacts" / "stack"
+MEASURED = {}
+
+
+@pytest.fixture
+def measured(request):
+    """A dict for this test's numbers, reported after the run."""
+    return MEASURED.setdefault(request.node.name, {})
+
+
+def pytest_terminal_summary(terminalreporter):
+    numbers = {test: values for test, values in MEASURED.items() if values}
+    if not numbers:
+        return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "numbers.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    terminalreporter.section("stack numbers")
+    for test, values in numbers.items():
+        terminalreporter.write_line(f"{test}: {json.dumps(values)}")
+
+
 class Processes:
     """Servers started for a test, each with its own log; all stopped at teardown."""
 
@@ -114,6 +137,7 @@ class Processes:
                                        **options)
         process.name = name
         process.log_path = log_path
+        process.started_at = time.monotonic()
         self.started.append(process)
         return process
 
@@ -131,6 +155,13 @@ class Processes:
     def stop_all(self):
         for process in reversed(self.started):
             self.stop(process)
+
+    @staticmethod
+    def kill_group(process):
+        """SIGKILL `process` and everything in its process group (a server and its workers),
+        as a machine or container dying would; return once `process` is reaped."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
     @staticmethod
     def log(process):
@@ -153,6 +184,28 @@ def wait_until(check, what, timeout=60, process=None, interval=0.2):
             return value
         time.sleep(interval)
     pytest.fail(f"{what} did not happen within {timeout} s (last error: {last})")
+
+
+def child_pids(pid):
+    """Return the pids of `pid`'s children (a gunicorn master's workers), sorted."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def established_connections(address, port):
+    """Count the established TCP connections whose local end is `address:port` (IPv4)."""
+    local = "{}:{:04X}".format("".join(f"{int(part):02X}" for part in
+                                       reversed(address.split("."))), port)
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "01")
 
 
 def scratch_dir(prefix, owner=None):

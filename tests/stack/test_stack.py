@@ -31,7 +31,7 @@ from http_calls import request, request_json, timed_request_json
 from load import Load, statuses
 from local_conf import localise
 from scratch_postgres import TableLock
-from topology import APP_UID, PROD_ENV, SERVICE_ROLE, Topology
+from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, Topology
 
 USER = {"username": "michael", "email": "michael@mherman.org"}
 STORED = {"id": 1, "active": True, **USER}
@@ -265,6 +265,27 @@ def test_pgbouncer_entrypoint_wrote_the_auth_file(stack):
     command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     assert command[:2] == [b"pgbouncer", b"/etc/pgbouncer/pgbouncer.ini"], command
     assert Path(f"/proc/{pid}").stat().st_uid == pwd.getpwnam("postgres").pw_uid
+
+
+@pytest.mark.parametrize("password, outcome", [
+    ('say "when"', (0, '"users_service" "say ""when"""\n', "")),
+    ("", (2, "", "USERS_SERVICE_PASSWORD: set USERS_SERVICE_PASSWORD\n")),
+])
+def test_pgbouncer_entrypoint_quotes_the_password_or_refuses_none(password, outcome):
+    """Ensure the entrypoint doubles a double quote in the auth file and needs a password."""
+    pgbouncer = PgBouncer(None, {"USERS_SERVICE_PASSWORD": password}, "127.0.0.1:5432")
+    try:
+        # A pgbouncer that shows the auth file where the entrypoint wrote it.
+        fake = pgbouncer.root / "bin"
+        fake.mkdir(mode=0o755)
+        (fake / "pgbouncer").write_text("#!/bin/sh\ncat /run/pgbouncer/userlist.txt\n")
+        (fake / "pgbouncer").chmod(0o755)
+        result = run(pgbouncer.command(), env=pgbouncer.env(f"{fake}:/usr/bin:/bin"))
+        status, stdout, stderr_end = outcome
+        assert (result.returncode, result.stdout) == (status, stdout), shown(result)
+        assert result.stderr.endswith(stderr_end), shown(result)
+    finally:
+        pgbouncer.remove()
 
 
 def test_pgbouncer_refuses_a_wrong_or_missing_password(stack):

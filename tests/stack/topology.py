@@ -99,13 +99,19 @@ class PgBouncer:
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", MOUNT_AND_EXEC,
                 "sh", str(self.run_dir), str(self.etc_dir), *entrypoint]
 
+    def env(self, path="/usr/sbin:/usr/bin:/bin"):
+        """compose's environment for the service, with a PATH that finds pgbouncer."""
+        return {**self.environment, "PATH": path}
+
     def start(self, name="pgbouncer"):
-        env = {**self.environment, "PATH": "/usr/sbin:/usr/bin:/bin"}
-        self.process = self.processes.start(name, self.command(), cwd="/", env=env)
+        self.process = self.processes.start(name, self.command(), cwd="/", env=self.env())
         # The image's healthcheck.
         wait_until(lambda: run(["pg_isready", "-h", "127.0.0.1", "-p", str(self.port)])
                    .returncode == 0, "PgBouncer accepting connections", 30, self.process)
         return self.process
+
+    def remove(self):
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def make_dir(path, owner=None, mode=0o755):
@@ -191,4 +197,4 @@ class Topology:
         self.cluster.stop()
         self.cluster.remove()
         if self.pgbouncer:
-            shutil.rmtree(self.pgbouncer.root, ignore_errors=True)
+            self.pgbouncer.remove()

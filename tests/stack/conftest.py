@@ -159,9 +159,13 @@ class Processes:
     @staticmethod
     def kill_group(process):
         """SIGKILL `process` and everything in its process group (a server and its workers),
-        as a machine or container dying would; return once `process` is reaped."""
+        as a machine or container dying would; return once every one of them has exited.
+
+        Until the last of them has, their listening socket still takes connections.
+        """
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+        wait_until(lambda: not group_members(process.pid), f"{process.name}'s group exiting", 30)
 
     @staticmethod
     def log(process):
@@ -169,12 +173,15 @@ class Processes:
 
 
 def wait_until(check, what, timeout=60, process=None, interval=0.2):
-    """Call `check` until it returns a true value (returned), or fail after `timeout` s."""
+    """Call `check` until it returns a true value (returned), or fail after `timeout` s.
+
+    `what` names the awaited event; a callable gives it when failing (the state last seen).
+    """
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            pytest.fail(f"{process.name} exited ({process.returncode}) before {what}:\n"
+            pytest.fail(f"{process.name} exited ({process.returncode}) before {described(what)}:\n"
                         f"{Processes.log(process)}")
         try:
             value = check()
@@ -183,7 +190,11 @@ def wait_until(check, what, timeout=60, process=None, interval=0.2):
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"{what} did not happen within {timeout} s (last error: {last})")
+    pytest.fail(f"{described(what)} did not happen within {timeout} s (last error: {last})")
+
+
+def described(what):
+    return what() if callable(what) else what
 
 
 def child_pids(pid):
@@ -197,6 +208,19 @@ def child_pids(pid):
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return sorted(children)
+
+
+def group_members(pgid):
+    """Return the pids of the live (not zombie) processes in process group `pgid`."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def established_connections(address, port):

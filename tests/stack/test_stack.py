@@ -477,10 +477,17 @@ def kill_mid_load(stack, load):
     time.sleep(2)
     moments["warm_until"] = time.monotonic()
     with TableLock(stack.cluster, "users") as lock:
-        wait_until(lambda: lock.count(granted=False) >= 10 and established_connections(
-            VICTIM, stack.users_port) >= 1, "requests waiting on the lock, some at the victim",
-            2.5)
-        moments["in_flight_at_victim"] = established_connections(VICTIM, stack.users_port)
+        seen = {}
+
+        def held_in_flight():
+            seen.update(waiting=lock.count(granted=False), in_flight={
+                address: established_connections(address, stack.users_port)
+                for address in REPLICA_ADDRESSES})
+            return seen["waiting"] >= 10 and seen["in_flight"][VICTIM] >= 1
+        # Bounded well under the statement timeout, which would end the waits with 503s.
+        wait_until(held_in_flight, lambda: f"requests waiting on the lock, some at the victim "
+                   f"(last seen: {seen})", 2.5)
+        moments["in_flight_at_victim"] = seen["in_flight"][VICTIM]
         Processes.kill_group(stack.replicas[VICTIM])
         moments["killed"] = time.monotonic()
     time.sleep(2)
@@ -526,7 +533,18 @@ def test_a_replica_killed_mid_load_costs_no_get_and_no_acknowledged_post(stack, 
     assert set(rows.values()) == {"1"}
     acknowledged = {answer.username for answer in posts if answer.status == 201}
     assert set(rows) == acknowledged | {answer.username for answer in cut_off}
+    # What nginx ran into at the victim: requests cut off mid-answer, then (if it tried
+    # the victim again while it was down) connections refused.
+    errors = (stack.nginx_dir / "error.log").read_text().splitlines()
+    at_victim = [line for line in errors
+                 if "[error]" in line and f"upstream: \"http://{VICTIM}:" in line]
+    cut = [line for line in at_victim if "prematurely closed" in line or "reset by" in line]
+    refused = [line for line in at_victim if "Connection refused" in line]
+    assert len(cut) >= len(cut_off), "\n".join(at_victim)
     measured.update(
+        nginx_cut_off={"GET": sum('request: "GET ' in line for line in cut),
+                       "POST": sum('request: "POST ' in line for line in cut)},
+        nginx_refused=len(refused),
         seconds=round(load.ended - load.started, 1), answers=len(answers),
         warm=statuses(warm), gets=statuses(gets), posts=statuses(posts),
         in_flight_at_victim=moments["in_flight_at_victim"], retries_of_502=retried,

@@ -270,7 +270,7 @@ def test_pgbouncer_entrypoint_wrote_the_auth_file(stack):
 @pytest.mark.parametrize("password, outcome", [
     ('say "when"', (0, '"users_service" "say ""when"""\n', "")),
     ("", (2, "", "USERS_SERVICE_PASSWORD: set USERS_SERVICE_PASSWORD\n")),
-])
+], ids=["a quote doubled", "none refused"])
 def test_pgbouncer_entrypoint_quotes_the_password_or_refuses_none(password, outcome):
     """Ensure the entrypoint doubles a double quote in the auth file and needs a password."""
     pgbouncer = PgBouncer(None, {"USERS_SERVICE_PASSWORD": password}, "127.0.0.1:5432")
@@ -303,7 +303,7 @@ def test_pgbouncer_refuses_a_wrong_or_missing_password(stack):
     ("DELETE FROM users", "permission denied for table users"),
     ("CREATE TABLE notes (body text)", "permission denied for schema public"),
     ("DROP TABLE users", "must be owner of table users"),
-])
+], ids=["update", "delete", "create", "drop"])
 def test_the_service_role_may_not_change_or_drop(stack, statement, refusal):
     """Ensure users_service, through PgBouncer, may not update, delete, create or drop."""
     result = stack.psql_as_service("-c", statement)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Containers without a Docker engine: the compose files, Dockerfiles, scripts, nginx confs
 # and .travis.yml through their checkers, then the production stack as processes on
-# loopback (tests/stack).
+# loopback (tests/stack): PostgreSQL, the migration one-shot, Debian's pgbouncer (the
+# package services/pgbouncer/Dockerfile pins), gunicorn replicas and nginx.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
 
-apt_install nginx shellcheck postgresql postgresql-client
+apt_install nginx shellcheck postgresql postgresql-client pgbouncer
 venv .ci/venv-stack/tools python3 tests/stack/requirements.txt
 # The service as Dockerfile-prod installs it (runtime requirements only), from a Python
 # that the image's non-root user may run.

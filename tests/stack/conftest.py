@@ -16,6 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 USERS_DIR = REPO / "services" / "users"
 NGINX_DIR = REPO / "services" / "nginx"
+PGBOUNCER_DIR = REPO / "services" / "pgbouncer"
 # This venv's bin holds the pinned checkers; the app's venv holds the service's runtime
 # requirements, as the production image has them (.ci/steps/20-containers.sh makes both).
 TOOLS_BIN = Path(sys.executable).parent
@@ -98,6 +99,29 @@ def compose(tmp_path_factory):
     return Compose(tmp_path_factory.mktemp("docker-config"))
 
 
+# What the stack tests measured, by test: printed at the end of the run and written to
+# ARTIFACTS (docs/reliability.md quotes them).
+ARTIFACTS = REPO / ".ci" / "artifacts" / "stack"
+MEASURED = {}
+
+
+@pytest.fixture
+def measured(request):
+    """A dict for this test's numbers, reported after the run."""
+    return MEASURED.setdefault(request.node.name, {})
+
+
+def pytest_terminal_summary(terminalreporter):
+    numbers = {test: values for test, values in MEASURED.items() if values}
+    if not numbers:
+        return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "numbers.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    terminalreporter.section("stack numbers")
+    for test, values in numbers.items():
+        terminalreporter.write_line(f"{test}: {json.dumps(values)}")
+
+
 class Processes:
     """Servers started for a test, each with its own log; all stopped at teardown."""
 
@@ -113,6 +137,7 @@ class Processes:
                                        **options)
         process.name = name
         process.log_path = log_path
+        process.started_at = time.monotonic()
         self.started.append(process)
         return process
 
@@ -132,17 +157,31 @@ class Processes:
             self.stop(process)
 
     @staticmethod
+    def kill_group(process):
+        """SIGKILL `process` and everything in its process group (a server and its workers),
+        as a machine or container dying would; return once every one of them has exited.
+
+        Until the last of them has, their listening socket still takes connections.
+        """
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        wait_until(lambda: not group_members(process.pid), f"{process.name}'s group exiting", 30)
+
+    @staticmethod
     def log(process):
         return process.log_path.read_text(errors="replace")
 
 
 def wait_until(check, what, timeout=60, process=None, interval=0.2):
-    """Call `check` until it returns a true value (returned), or fail after `timeout` s."""
+    """Call `check` until it returns a true value (returned), or fail after `timeout` s.
+
+    `what` names the awaited event; a callable gives it when failing (the state last seen).
+    """
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            pytest.fail(f"{process.name} exited ({process.returncode}) before {what}:\n"
+            pytest.fail(f"{process.name} exited ({process.returncode}) before {described(what)}:\n"
                         f"{Processes.log(process)}")
         try:
             value = check()
@@ -151,7 +190,46 @@ def wait_until(check, what, timeout=60, process=None, interval=0.2):
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"{what} did not happen within {timeout} s (last error: {last})")
+    pytest.fail(f"{described(what)} did not happen within {timeout} s (last error: {last})")
+
+
+def described(what):
+    return what() if callable(what) else what
+
+
+def child_pids(pid):
+    """Return the pids of `pid`'s children (a gunicorn master's workers), sorted."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def group_members(pgid):
+    """Return the pids of the live (not zombie) processes in process group `pgid`."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def established_connections(address, port):
+    """Count the established TCP connections whose local end is `address:port` (IPv4)."""
+    local = "{}:{:04X}".format("".join(f"{int(part):02X}" for part in
+                                       reversed(address.split("."))), port)
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "01")
 
 
 def scratch_dir(prefix, owner=None):

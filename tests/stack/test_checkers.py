@@ -13,7 +13,8 @@ from conftest import (IS_ROOT, NGINX, NGINX_DIR, REPO, TOOLS_BIN, nginx_command,
 
 COMPOSE_FILES = ["docker-compose-dev.yml", "docker-compose-prod.yml"]
 # Values for the variables the production file requires from the environment.
-PROD_ENV = {"SECRET_KEY": "not-a-secret", "POSTGRES_PASSWORD": "not-a-password"}
+PROD_ENV = {"SECRET_KEY": "not-a-secret", "POSTGRES_PASSWORD": "not-a-password",
+            "USERS_SERVICE_PASSWORD": "not-a-service-password"}
 NGINX_CONFS = ["dev.conf", "prod.conf"]
 # The compose service names the nginx confs proxy to.
 COMPOSE_HOSTS = ["users", "client"]
@@ -135,11 +136,20 @@ def test_compose_config_refuses_bad_file(compose, tmp_path):
 
 
 def test_prod_compose_refuses_to_start_without_secrets(compose):
-    """Ensure the production file needs SECRET_KEY and POSTGRES_PASSWORD from the environment."""
+    """Ensure the production file needs each of its secrets from the environment."""
     result = compose("-f", "docker-compose-prod.yml", "config", "-q")
     assert result.returncode != 0, shown(result)
-    assert "required variable SECRET_KEY is missing" in result.stderr, shown(result)
-    assert "required variable POSTGRES_PASSWORD is missing" in result.stderr, shown(result)
+    for name in PROD_ENV:
+        assert f"required variable {name} is missing" in result.stderr, shown(result)
+
+
+@pytest.mark.parametrize("missing", sorted(PROD_ENV))
+def test_prod_compose_refuses_each_missing_secret(compose, missing):
+    """Ensure the production file refuses to resolve when any one secret is missing."""
+    env = {name: value for name, value in PROD_ENV.items() if name != missing}
+    result = compose("-f", "docker-compose-prod.yml", "config", "-q", env=env)
+    assert result.returncode != 0, shown(result)
+    assert f"required variable {missing} is missing" in result.stderr, shown(result)
 
 
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES)
@@ -176,8 +186,8 @@ def test_travis_schema_refuses_bad_file(tmp_path):
 def test_every_service_has_its_dockerfiles():
     """Ensure the Dockerfile discovery sees the files this issue is about."""
     expected = {"services/users/Dockerfile-dev", "services/users/Dockerfile-prod",
-                "services/users/project/db/Dockerfile", "services/nginx/Dockerfile-dev",
-                "services/nginx/Dockerfile-prod"}
+                "services/users/project/db/Dockerfile", "services/pgbouncer/Dockerfile",
+                "services/nginx/Dockerfile-dev", "services/nginx/Dockerfile-prod"}
     assert expected <= set(dockerfiles())
 
 
@@ -200,6 +210,7 @@ def test_hadolint_refuses_bad_file(tmp_path):
 def test_every_entrypoint_is_a_shell_script():
     """Ensure the script discovery sees the entrypoints and CI's scripts."""
     expected = {"services/users/entrypoint.sh", "services/users/entrypoint-prod.sh",
+                "services/users/project/db/roles.sh", "services/pgbouncer/entrypoint.sh",
                 ".ci/run", ".ci/lib.sh", ".ci/steps/20-containers.sh"}
     assert expected <= set(shell_scripts())
 

@@ -213,7 +213,7 @@ def test_database_image_runs_create_sql_then_roles_sh():
 
 
 def test_pgbouncer_image():
-    """Ensure the PgBouncer image: Debian's pinned package, the committed config, non-root."""
+    """Ensure the PgBouncer image: the pinned package and config, non-root, SIGINT to stop."""
     text = (PGBOUNCER_DIR / "Dockerfile").read_text()
     assert "pgbouncer=1.18.0-1+deb12u1" in text
     assert "COPY pgbouncer.ini /etc/pgbouncer/pgbouncer.ini" in text
@@ -223,6 +223,7 @@ def test_pgbouncer_image():
     assert re.search(r"^USER 999:999$", text, re.MULTILINE)
     assert re.search(r'CMD \["pg_isready", "-h", "127\.0\.0\.1", "-p", "6432"\]', text)
     assert "install -d -o 999 -g 999 -m 700 /run/pgbouncer" in text
+    assert re.search(r"^STOPSIGNAL SIGINT$", text, re.MULTILINE)
 
 
 def test_the_stack_test_runs_the_pinned_pgbouncer():

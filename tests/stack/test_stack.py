@@ -209,9 +209,11 @@ def test_roles_sh_makes_a_least_privileged_login_role(stack):
         "SELECT " + ", ".join(f"has_table_privilege('{SERVICE_ROLE}', 'users', '{name}')"
                               for name in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"))
         + f", has_schema_privilege('{SERVICE_ROLE}', 'public', 'CREATE')"
-        + f", has_database_privilege('{SERVICE_ROLE}', 'users_prod', 'CREATE')",
+        + f", has_database_privilege('{SERVICE_ROLE}', 'users_prod', 'CREATE')"
+        + "".join(f", has_database_privilege('{SERVICE_ROLE}', '{name}', 'CONNECT')"
+                  for name in ("users_prod", "users_dev", "users_test")),
         database="users_prod")
-    assert privileges == ["t", "t", "f", "f", "f", "f", "f"]
+    assert privileges == ["t", "t", "f", "f", "f", "f", "f", "t", "f", "f"]
 
 
 def test_the_schema_belongs_to_its_owner(stack):
@@ -432,9 +434,9 @@ def test_nginx_balances_over_every_replica(stack):
 
 def test_readiness_follows_pgbouncer(stack):
     """Ensure readiness is a JSend 503 while PgBouncer is down and 200 again once it is back."""
-    # SIGTERM, as `docker stop` sends it: PgBouncer's immediate shutdown, which exits 1.
-    assert stack.processes.stop(stack.pgbouncer.process) == 1
-    assert "got SIGTERM, fast exit" in Processes.log(stack.pgbouncer.process)
+    # SIGINT, as `docker stop` sends it (the image's STOPSIGNAL): PgBouncer's safe shutdown.
+    assert stack.processes.stop(stack.pgbouncer.process, signal.SIGINT) == 0
+    assert "got SIGINT, shutting down" in Processes.log(stack.pgbouncer.process)
     for _ in REPLICA_ADDRESSES:
         status, body = request_json(stack.base_url + "/users/ready")
         assert (status, body) == (503, UNAVAILABLE)

@@ -2,8 +2,9 @@
 # The users service's own login role, for production (docker-compose-prod.yml): it
 # connects as users_service through PgBouncer, while migrations run as the schema's
 # owner (postgres). users_service is no superuser, owns nothing, may open at most 80
-# connections (the rest of max_connections stays for migrations and people), and may
-# only read and add rows of what the migrations create (default privileges of postgres).
+# connections (the rest of max_connections stays for migrations and people), may connect
+# to users_prod only, and may only read and add rows of what the migrations create
+# (default privileges of the owner, postgres).
 #
 # The postgres image runs this once, after create.sql, when the data volume is empty.
 # It is safe to run again by hand on an older volume (`docker compose exec users-db sh
@@ -23,7 +24,7 @@ CREATE ROLE users_service;
 \endif
 ALTER ROLE users_service WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT
   CONNECTION LIMIT 80 PASSWORD :'password';
-REVOKE ALL ON DATABASE users_prod FROM PUBLIC;
+REVOKE ALL ON DATABASE users_prod, users_dev, users_test FROM PUBLIC;
 GRANT CONNECT ON DATABASE users_prod TO users_service;
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
   GRANT SELECT, INSERT ON TABLES TO users_service;

@@ -10,6 +10,7 @@ import os
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 USERS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SQLITE_URL = "sqlite:///" + os.path.join(USERS_DIR, "instance", "users.db")
@@ -80,6 +81,25 @@ def whole_number(name, default):
     return int(value)
 
 
+def database_url(name, default=None):
+    """Read the database URL in `name` as given, or stop saying it is not one we can use."""
+    value = os.environ.get(name) or default
+    if value is not None and backend_of(value) not in ("postgresql", "sqlite"):
+        raise SettingError(
+            f"{name} is not a database URL this service can use (postgresql://user:"
+            "password@host:port/name, or sqlite:///path)."
+        )
+    return value
+
+
+def backend_of(url):
+    """Name the database `url` is for, or None if it is no database URL at all."""
+    try:
+        return backend_name(url)
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return None
+
+
 def postgres_connect_args():
     """Bound how long a request waits for PostgreSQL to accept a connection.
 
@@ -130,7 +150,7 @@ class BaseConfig:
 
     @setting
     def SQLALCHEMY_DATABASE_URI(config):
-        return os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL
+        return database_url("DATABASE_URL", DEFAULT_SQLITE_URL)
 
     @setting
     def SQLALCHEMY_ENGINE_OPTIONS(config):
@@ -179,7 +199,7 @@ class TestingConfig(BaseConfig):
 
     @setting
     def SQLALCHEMY_DATABASE_URI(config):
-        return os.environ.get("DATABASE_TEST_URL") or DEFAULT_TEST_URL
+        return database_url("DATABASE_TEST_URL", DEFAULT_TEST_URL)
 
 
 class ProductionConfig(BaseConfig):
@@ -209,4 +229,4 @@ class ProductionConfig(BaseConfig):
 
     @setting
     def SQLALCHEMY_DATABASE_URI(config):
-        return os.environ.get("DATABASE_URL")
+        return database_url("DATABASE_URL")

@@ -83,6 +83,16 @@ class TestDatabaseUrls(unittest.TestCase):
             response = app.test_client().get("/users")
         self.assertEqual(response.get_json(), {"status": "success", "data": {"users": []}})
 
+    def test_url_we_cannot_use_is_one_line(self):
+        """Ensure a malformed or foreign DATABASE_URL stops a command with one line."""
+        for url in ("not a url", "mysql://u@db/users", "postgresql://u@db:port/users"):
+            with self.subTest(url=url):
+                result = run_manage("seed_db", env=child_env(DATABASE_URL=url))
+                self.assertEqual(result.returncode, 1)
+                self.assertEqual(result.stderr.strip(), (
+                    "Error: DATABASE_URL is not a database URL this service can use "
+                    "(postgresql://user:password@host:port/name, or sqlite:///path)."))
+
     def test_both_schemes_connect_with_psycopg2(self):
         """Ensure a postgres:// and a bare postgresql:// URL, as given, connect with psycopg2."""
         url = make_url(test_database_url())

@@ -164,7 +164,10 @@ class BaseConfig:
         url = config.SQLALCHEMY_DATABASE_URI
         # SQLite's pools (a file, or memory in this process) take no size.
         if url and backend_name(url) == "postgresql":
-            options.update(connect_args=postgres_connect_args(), **pool_options())
+            # Autocommit: the API's one-statement requests need no transaction, and the
+            # ORM session asks for one (project.connections).
+            options.update(connect_args=postgres_connect_args(), isolation_level="AUTOCOMMIT",
+                           **pool_options())
         return options
 
     @setting

@@ -1,6 +1,9 @@
 """The Flask extensions, created unbound; `create_app` binds them to an app."""
 
+import weakref
+
 import flask_sqlalchemy
+import flask_sqlalchemy.session
 from flask import current_app
 from flask_cors import CORS
 from flask_debugtoolbar import DebugToolbarExtension
@@ -22,6 +25,9 @@ NAMING_CONVENTION = {
 
 # Where `SQLAlchemy.init_app` notes the database an app's engine was built for.
 BOUND_URI = "users.bound_database_uri"
+# For an engine whose connections autocommit, its twin that runs transactions
+# (`project.connections.register_connections` fills it).
+IN_TRANSACTIONS = weakref.WeakKeyDictionary()
 
 
 class Base(DeclarativeBase):
@@ -55,11 +61,19 @@ class SQLAlchemy(flask_sqlalchemy.SQLAlchemy):
         return engines
 
 
+class Session(flask_sqlalchemy.session.Session):
+    """The ORM session, in transactions even where the app's engine autocommits."""
+
+    def get_bind(self, *args, **kwargs):
+        bind = super().get_bind(*args, **kwargs)
+        return IN_TRANSACTIONS.get(bind, bind)
+
+
 def hidden(url):
     return make_url(url).render_as_string(hide_password=True) if url else repr(url)
 
 
-db = SQLAlchemy(model_class=Base)
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
 migrate = Migrate()
 toolbar = DebugToolbarExtension()
 cors = CORS()

@@ -123,10 +123,10 @@ class Cursor:
 def pooled_cursor(engine, prefix=""):
     """Yield a `Cursor` on a connection from `engine`'s pool, committed if the block ends well.
 
-    With a `prefix` (statements ending in "; "), the connection autocommits while the
-    block runs and every statement is sent after the prefix, in one string: PostgreSQL
-    runs the two as one implicit transaction, so `SET LOCAL` there applies to that
-    statement alone, in the same round trip.
+    With a `prefix` (statements ending in "; "), every statement is sent after it, in
+    one string: on a connection that autocommits, PostgreSQL runs the two as one
+    implicit transaction, so `SET LOCAL` there applies to that statement alone, in the
+    same round trip.
 
     The driver's errors leave as SQLAlchemy's (`IntegrityError`, `OperationalError`, ...),
     as `Connection.execute` raises them; a connection they show to be lost is invalidated
@@ -136,8 +136,6 @@ def pooled_cursor(engine, prefix=""):
     connection = cursor = None
     try:
         connection = engine.raw_connection()
-        if prefix:
-            connection.driver_connection.autocommit = True
         cursor = Cursor(connection.cursor(), dialect, prefix)
         yield cursor
         connection.commit()
@@ -147,15 +145,7 @@ def pooled_cursor(engine, prefix=""):
         if cursor is not None:
             cursor.dbapi_cursor.close()
         if connection is not None:
-            restore_transactions(connection, prefix)
             connection.close()
-
-
-def restore_transactions(connection, prefix):
-    """Hand the pool its connection back as it lent it: in transactions, not autocommit."""
-    driver = connection.driver_connection
-    if prefix and driver is not None and not driver.closed:
-        driver.autocommit = False
 
 
 def as_sqlalchemy_error(error, dialect, connection, cursor):

@@ -10,6 +10,7 @@ from unittest import mock
 from sqlalchemy import create_engine, text
 
 from project import create_app, db
+from project.api.models import User
 from project.commands import USERS_DIR
 from project.config import DEFAULT_THREADS
 from project.tests.base import BaseTestCase, dispose_engines, test_database_url
@@ -35,12 +36,17 @@ class TestOnePool(BaseTestCase):
         self.assertEqual(db.engine.pool.checkedin(), 1)
         self.assertEqual(backend_pid(db.engine), first)
 
-    def test_app_engine_keeps_transactions(self):
-        """Ensure the app's engine (ORM, commands) rolls back what was not committed."""
-        with db.engine.connect() as connection:
-            connection.execute(text("insert into users (username, email) "
-                                    "values ('gone', 'gone@mherman.org')"))
+    def test_orm_session_keeps_transactions(self):
+        """Ensure the ORM session rolls back what it has not committed; the pool autocommits."""
+        db.session.add(User(username="gone", email="gone@mherman.org"))
+        db.session.flush()
+        raw = db.session.connection().connection.driver_connection
+        self.assertFalse(raw.autocommit)
+        db.session.rollback()
         self.assertEqual(self.client.get("/users").get_json()["data"]["users"], [])
+        db.session.remove()
+        self.assertTrue(raw.autocommit)
+        self.assertEqual(db.engine.pool.checkedout(), 0)
 
 
 class TestClosedConnections(BaseTestCase):

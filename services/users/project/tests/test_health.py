@@ -46,15 +46,10 @@ class TestReadiness(BaseTestCase):
         options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
         self.assertEqual(options["connect_timeout"], 3)
         self.assertNotIn("options", options)
+        in_transaction = db.session.execute(text("show statement_timeout")).scalar()
+        db.session.remove()
         with db.engine.connect() as connection:
-            in_transaction = connection.execute(text("show statement_timeout")).scalar()
-            connection.commit()
-            raw = connection.connection.driver_connection
-            raw.autocommit = True
-            with raw.cursor() as cursor:
-                cursor.execute("show statement_timeout")
-                session_value = cursor.fetchone()[0]
-            raw.autocommit = False
+            session_value = connection.execute(text("show statement_timeout")).scalar()
         self.assertEqual(in_transaction, "5s")
         self.assertEqual(session_value, "0")
 

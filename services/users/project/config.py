@@ -165,8 +165,10 @@ class BaseConfig:
         # SQLite's pools (a file, or memory in this process) take no size.
         if url and backend_name(url) == "postgresql":
             # Autocommit: the API's one-statement requests need no transaction, and the
-            # ORM session asks for one (project.connections).
+            # ORM session asks for one (project.connections), which SQLAlchemy ends before
+            # the connection goes back: so nothing is left to roll back on return.
             options.update(connect_args=postgres_connect_args(), isolation_level="AUTOCOMMIT",
+                           pool_reset_on_return=None,
                            **pool_options())
         return options
 

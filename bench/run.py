@@ -572,6 +572,29 @@ def render_routes(routes, results):
     return lines
 
 
+def tree_name(tree):
+    """Name another checkout's service by the commit it is at."""
+    commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, timeout=30, check=False)
+    return "service@" + (commit.stdout.strip() or Path(tree).name)
+
+
+def render_trees(routes, results):
+    """Other checkouts' services in the same rounds: service/Flask floor, this tree's too."""
+    names = [name for name in results[routes[0].label] if name.startswith("service@")]
+    if not names:
+        return []
+    lines = ["", "Other trees' services in the same rounds, service/Flask floor:", "",
+             "| Route | this tree | " + " | ".join(f"`{name}`" for name in names) + " |",
+             "| --- | ---: | " + " | ".join("---:" for _ in names) + " |"]
+    for route in routes:
+        runs = results[route.label]
+        lines.append(f"| `{route.label}` | "
+                     + " | ".join(f"{paired_ratio(runs[name], runs['flask-floor']):.2f}"
+                                  for name in ("service", *names)) + " |")
+    return lines
+
+
 def render(context, routes, results, post_sync, scale_results, slow_commits):
     args = context["args"]
     lines = [
@@ -587,6 +610,7 @@ def render(context, routes, results, post_sync, scale_results, slow_commits):
         "service/Flask floor under gunicorn (bold); the raw floor is the physical limit.",
         "",
         *render_routes(routes, results),
+        *render_trees(routes, results),
     ]
     if post_sync:
         production, sync = summary(post_sync["service"]), summary(post_sync["sync-workers"])
@@ -686,6 +710,9 @@ def parse_args(argv=None):
     parser.add_argument("--gunicorn-args", default="",
                         help="extra arguments for every gunicorn (granian takes its "
                              "workers and threads)")
+    parser.add_argument("--tree", action="append", default=[], metavar="CHECKOUT",
+                        help="another checkout whose service runs in the routes' rounds too, "
+                             "e.g. a git worktree of an older commit (repeatable)")
     parser.add_argument("--out", help="markdown file to write the results into")
     return parser.parse_args(argv)
 
@@ -717,6 +744,12 @@ def main(argv=None):
 
         service, flask_floor, floor = (gunicorn(name, name) for name in APPS)
         sync = gunicorn("sync-workers", "service", SYNC_WORKERS)
+        # Other trees' services: measured in the same rounds, not probed (an older tree
+        # may answer otherwise), served with this tree's gunicorn.conf.py.
+        trees = [GunicornServer(tree_name(tree), APPS["service"][0],
+                                Path(tree).resolve() / "services" / "users", database.url,
+                                log_dir, extra)
+                 for tree in args.tree]
         settings = service.settings()
         granians = [GranianServer(f"{one.name}-granian", one.app, one.chdir, database.url,
                                   log_dir, settings["workers"], settings["threads"])
@@ -736,7 +769,7 @@ def main(argv=None):
         results, post_sync, scale_results, slow_commits = {}, None, {}, {}
         compared = [flask_floor, floor, *granians]
         try:
-            for one in (service, *compared, sync):
+            for one in (service, *compared, *trees, sync):
                 one.start()
             for one in compared:
                 check_same_answers(service, one, database, args.users)
@@ -744,13 +777,13 @@ def main(argv=None):
                 "benchmarking.")
             for route in routes:
                 with_sync = route.method == "POST" and not args.no_sync_comparison
-                servers = [service, *compared, *([sync] if with_sync else [])]
+                servers = [service, *compared, *trees, *([sync] if with_sync else [])]
                 runs = bench.interleave(servers, route)
                 results[route.label] = runs
                 if with_sync:
                     post_sync = runs
         finally:
-            for one in (service, *compared, sync):
+            for one in (service, *compared, *trees, sync):
                 one.stop()
         posting = all_routes["post"]
         for delay in delays:

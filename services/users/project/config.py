@@ -125,7 +125,7 @@ def pool_options():
     and a request that finds them all busy waits DATABASE_POOL_TIMEOUT seconds for one
     before its 503.
     """
-    threads = whole_number("GUNICORN_THREADS", DEFAULT_THREADS)
+    threads = BaseConfig.GUNICORN_THREADS
     return {
         "pool_size": max(1, whole_number("DATABASE_POOL_SIZE", threads)),
         "max_overflow": whole_number("DATABASE_MAX_OVERFLOW", 0),
@@ -172,6 +172,11 @@ class BaseConfig:
             options.update(connect_args=postgres_connect_args(), isolation_level="AUTOCOMMIT",
                            pool_reset_on_return=None, pool_use_lifo=True, **pool_options())
         return options
+
+    @setting
+    def GUNICORN_THREADS(config):
+        """Threads per gunicorn worker (gunicorn.conf.py reads the same variable)."""
+        return whole_number("GUNICORN_THREADS", DEFAULT_THREADS)
 
     @setting
     def DATABASE_STATEMENT_TIMEOUT(config):

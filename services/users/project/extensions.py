@@ -25,9 +25,9 @@ NAMING_CONVENTION = {
 
 # Where `SQLAlchemy.init_app` notes the database an app's engine was built for.
 BOUND_URI = "users.bound_database_uri"
-# For an engine whose connections autocommit, its twin that runs transactions
-# (`project.connections.register_connections` fills it).
-IN_TRANSACTIONS = weakref.WeakKeyDictionary()
+# For an engine whose connections autocommit: its twin that runs transactions, and what
+# hands the thread's API connection back to the pool first (`project.connections`).
+FOR_SESSIONS = weakref.WeakKeyDictionary()
 
 
 class Base(DeclarativeBase):
@@ -50,15 +50,19 @@ class SQLAlchemy(flask_sqlalchemy.SQLAlchemy):
     @property
     def engines(self):
         engines = super().engines
-        config = current_app.config
-        bound = current_app.extensions[BOUND_URI]
-        if config["SQLALCHEMY_DATABASE_URI"] != bound:
-            raise RuntimeError(
-                f"This app's engine is bound to {hidden(bound)}, but its config now names "
-                f"{hidden(config['SQLALCHEMY_DATABASE_URI'])}: build the app with that "
-                "config instead (create_app(settings), as `python manage.py test` does)."
-            )
+        refuse_stale_engine(current_app)
         return engines
+
+
+def refuse_stale_engine(app):
+    """Stop if `app`'s config names another database than its engine was built for."""
+    bound = app.extensions[BOUND_URI]
+    if app.config["SQLALCHEMY_DATABASE_URI"] != bound:
+        raise RuntimeError(
+            f"This app's engine is bound to {hidden(bound)}, but its config now names "
+            f"{hidden(app.config['SQLALCHEMY_DATABASE_URI'])}: build the app with that "
+            "config instead (create_app(settings), as `python manage.py test` does)."
+        )
 
 
 class Session(flask_sqlalchemy.session.Session):
@@ -66,7 +70,12 @@ class Session(flask_sqlalchemy.session.Session):
 
     def get_bind(self, *args, **kwargs):
         bind = super().get_bind(*args, **kwargs)
-        return IN_TRANSACTIONS.get(bind, bind)
+        found = FOR_SESSIONS.get(bind)
+        if found is None:
+            return bind
+        in_transactions, release_thread_connection = found
+        release_thread_connection()
+        return in_transactions
 
 
 def hidden(url):

@@ -119,9 +119,28 @@ class Cursor:
         return driver_sql.as_dicts(self.dbapi_cursor.fetchall())
 
 
-@contextmanager
+class PerBlock:
+    """Lend a connection of `engine`'s pool for each block and take it back after it."""
+
+    def __init__(self, engine):
+        self.dialect = engine.dialect
+        self.lend = engine.raw_connection
+
+    @staticmethod
+    def take_back(connection):
+        connection.close()
+
+
 def pooled_cursor(engine, prefix=""):
-    """Yield a `Cursor` on a connection from `engine`'s pool, committed if the block ends well.
+    """Yield a `Cursor` on a connection from `engine`'s pool (see `cursor_on`)."""
+    return cursor_on(PerBlock(engine), prefix)
+
+
+@contextmanager
+def cursor_on(connections, prefix=""):
+    """Yield a `Cursor` on a connection `connections` lends, committed if the block ends well.
+
+    `connections` has the `dialect`, `lend()` a pooled connection, and `take_back()` one.
 
     With a `prefix` (statements ending in "; "), every statement is sent after it, in
     one string: on a connection that autocommits, PostgreSQL runs the two as one
@@ -132,10 +151,10 @@ def pooled_cursor(engine, prefix=""):
     as `Connection.execute` raises them; a connection they show to be lost is invalidated
     so that the pool does not hand it out again.
     """
-    dialect = engine.dialect
+    dialect = connections.dialect
     connection = cursor = None
     try:
-        connection = engine.raw_connection()
+        connection = connections.lend()
         cursor = Cursor(connection.cursor(), dialect, prefix)
         yield cursor
         connection.commit()
@@ -145,7 +164,7 @@ def pooled_cursor(engine, prefix=""):
         if cursor is not None:
             cursor.dbapi_cursor.close()
         if connection is not None:
-            connection.close()
+            connections.take_back(connection)
 
 
 def as_sqlalchemy_error(error, dialect, connection, cursor):

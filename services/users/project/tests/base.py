@@ -8,6 +8,7 @@ from flask import current_app
 from project import create_app, db
 from project.commands import TESTING_SETTINGS
 from project.config import TestingConfig, same_database
+from project.connections import API_CONNECTIONS
 
 
 def test_database_url():
@@ -32,7 +33,8 @@ def assert_test_database():
 
 
 def dispose_engines():
-    """Close the pooled connections of the current app's engine."""
+    """Close the pooled connections of the current app's engine, the API's kept one too."""
+    current_app.extensions[API_CONNECTIONS].release()
     db.engine.dispose()
 
 

@@ -1,21 +1,28 @@
 """One pool for everything the app does, and pooled connections PostgreSQL has closed."""
 
+import gc
 import os
 import subprocess
 import sys
+import threading
 import time
 import unittest
 from unittest import mock
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Integer, create_engine, text
 
 from project import create_app, db
 from project.api.models import User
 from project.commands import USERS_DIR
 from project.config import DEFAULT_THREADS
+from project.connections import api_cursor
+from project.statements import Statement
 from project.tests.base import BaseTestCase, dispose_engines, test_database_url
 from project.tests.support import child_env, run_manage
 from project.tests.utils import add_user
+
+
+PID = Statement(text("select pg_backend_pid() as pid").columns(pid=Integer))
 
 
 def backend_pid(engine):
@@ -24,17 +31,28 @@ def backend_pid(engine):
         return connection.execute(text("select pg_backend_pid()")).scalar()
 
 
+def api_backend_pid():
+    """Return the server process of the connection the API's next statement runs on."""
+    with api_cursor() as cursor:
+        return cursor.run(PID)[0]["pid"]
+
+
 class TestOnePool(BaseTestCase):
 
     def test_api_and_orm_share_the_pool(self):
-        """Ensure an API request and the ORM session reuse one pooled connection."""
+        """Ensure API requests and the ORM session take turns on one pooled connection."""
         add_user("michael", "michael@mherman.org")
         db.session.remove()
         first = backend_pid(db.engine)
         self.assertEqual(self.client.get("/users/1").status_code, 200)
         self.assertEqual(self.client.get("/users/ready").status_code, 200)
-        self.assertEqual(db.engine.pool.checkedin(), 1)
-        self.assertEqual(backend_pid(db.engine), first)
+        self.assertEqual((db.engine.pool.checkedout(), db.engine.pool.checkedin()), (1, 0))
+        self.assertEqual(api_backend_pid(), first)
+        # The ORM session hands the thread's API connection back and takes it itself.
+        self.assertEqual(db.session.execute(text("select pg_backend_pid()")).scalar(), first)
+        self.assertEqual(db.engine.pool.checkedout(), 1)
+        db.session.remove()
+        self.assertEqual(db.engine.pool.checkedout(), 0)
 
     def test_orm_session_keeps_transactions(self):
         """Ensure the ORM session rolls back what it has not committed; the pool autocommits."""
@@ -46,7 +64,44 @@ class TestOnePool(BaseTestCase):
         self.assertEqual(self.client.get("/users").get_json()["data"]["users"], [])
         db.session.remove()
         self.assertTrue(raw.autocommit)
+
+
+class TestThreadConnections(BaseTestCase):
+    """Each thread keeps its API connection between requests, within the pool's count."""
+
+    def test_a_thread_keeps_its_connection_between_requests(self):
+        """Ensure consecutive API statements in a thread run on one checked-out connection."""
+        first = api_backend_pid()
+        for path in ("/users", "/users/ping", "/users/ready"):
+            self.assertEqual(self.client.get(path).status_code, 200)
+        self.assertEqual(api_backend_pid(), first)
+        self.assertEqual(db.engine.pool.checkedout(), 1)
+
+    def test_a_thread_that_ends_hands_its_connection_back(self):
+        """Ensure the connection a finished thread kept is back in the pool, not lost."""
+        pids = []
+
+        def serve_once():
+            with self.app.app_context():
+                pids.append(api_backend_pid())
+
+        thread = threading.Thread(target=serve_once)
+        thread.start()
+        thread.join()
+        del thread
+        gc.collect()
         self.assertEqual(db.engine.pool.checkedout(), 0)
+        self.assertEqual(backend_pid(db.engine), pids[0])
+
+    def test_nothing_kept_where_the_pool_is_smaller_than_the_threads(self):
+        """Ensure a pool with fewer connections than threads lends one per block only."""
+        with mock.patch.dict(os.environ, {"DATABASE_TEST_URL": test_database_url(),
+                                          "DATABASE_POOL_SIZE": "2"}):
+            app = create_app("project.config.TestingConfig")
+        with app.app_context():
+            self.addCleanup(dispose_engines)
+            api_backend_pid()
+            self.assertEqual(db.engine.pool.checkedout(), 0)
 
 
 class TestClosedConnections(BaseTestCase):
@@ -89,6 +144,16 @@ class TestClosedConnections(BaseTestCase):
                                                     "email": "michael@mherman.org"})
         self.assertEqual(response.status_code, 201)
         self.assertEqual(len(self.client.get("/users").get_json()["data"]["users"]), 1)
+
+    def test_kept_connection_closed_is_replaced(self):
+        """Ensure a request after the server closed its kept connection gets a live one."""
+        # The id read now: reading it later would have the ORM take the kept connection.
+        user_id = add_user("michael", "michael@mherman.org").id
+        stale = api_backend_pid()
+        self.terminate(stale)
+        response = self.client.get(f"/users/{user_id}")
+        self.assertEqual(response.status_code, 200)
+        self.assertNotEqual(api_backend_pid(), stale)
 
     def test_readiness_after_connection_closed(self):
         """Ensure the app's own engine (readiness, ORM) replaces a closed connection too."""

@@ -156,7 +156,7 @@ class TestClosedConnections(BaseTestCase):
         self.assertNotEqual(api_backend_pid(), stale)
 
     def test_readiness_after_connection_closed(self):
-        """Ensure the app's own engine (readiness, ORM) replaces a closed connection too."""
+        """Ensure readiness and the ORM session replace a closed pooled connection too."""
         db.session.remove()
         stale = backend_pid(db.engine)
         self.terminate(stale)

@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shlex
 import signal
 import socket
@@ -388,7 +389,10 @@ class Bench:
     def drive(self, server, route, seconds=None, connections=None, timeout=None):
         args = self.args
         self.runs += 1
-        tag = f"{server.name}-{self.runs}-{time.time_ns() % 10**9}"
+        # The tag goes into the posted username and email: letters, digits and dashes
+        # only (a tree's server is named service@<commit>).
+        name = re.sub(r"[^A-Za-z0-9]", "-", server.name)
+        tag = f"{name}-{self.runs}-{time.time_ns() % 10**9}"
         cpu_before = server.cpu_seconds()
         run = wrk(server.url + route.path, connections or args.connections,
                   seconds or args.duration, timeout or args.timeout,
@@ -590,9 +594,16 @@ def render_trees(routes, results):
     for route in routes:
         runs = results[route.label]
         lines.append(f"| `{route.label}` | "
-                     + " | ".join(f"{paired_ratio(runs[name], runs['flask-floor']):.2f}"
+                     + " | ".join(tree_cell(runs[name], runs["flask-floor"])
                                   for name in ("service", *names)) + " |")
     return lines
+
+
+def tree_cell(runs, floor_runs):
+    """A ratio, and the failed answers beside it: an older tree may answer otherwise."""
+    failed = sum(run.non_2xx + run.socket_errors for run in runs)
+    ratio = f"{paired_ratio(runs, floor_runs):.2f}"
+    return f"{ratio} ({failed:,} non-2xx or socket errors)" if failed else ratio
 
 
 def render(context, routes, results, post_sync, scale_results, slow_commits):

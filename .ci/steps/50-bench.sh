@@ -16,8 +16,10 @@ trap 'rm -f "$out"' EXIT
 # Scratch databases, created and dropped by the scripts; the prefix keeps checkouts that
 # share one PostgreSQL apart.
 database="postgresql://postgres@127.0.0.1:5432/${BENCH_DATABASE_PREFIX:-users_bench_smoke}_$$"
+# --tree .: this checkout again as "another tree", so the same-rounds table and its POSTs
+# (tagged users named after the tree's commit) are exercised too.
 .venv/bin/python bench/run.py --out "$out" --database-url "$database" \
-  --users 50 --rounds 1 --duration 1 --warmup 1 \
+  --users 50 --rounds 1 --duration 1 --warmup 1 --tree . \
   --scale 50,500 --scale-rounds 1 --scale-duration 1 --commit-delays 2 --commit-rounds 1
 
 # expect_row ROUTE CELLS WHAT: the table has a row starting with ROUTE and CELLS (a regex).
@@ -35,6 +37,12 @@ for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'
 done
 expect_row "POST /users" "$rps \| $rps \| \*\*$ratio\*\* \|" "two sync workers"
 grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row" >&2; exit 1; }
+trees=$(grep -A 8 "^Other trees' services in the same rounds" "$out")
+for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
+  # This tree, then the same checkout as service@<commit>: plain ratios, no failed answers.
+  grep -F "| \`$route\` |" <<<"$trees" | grep -qE "^\| \`[^\`]+\` \| $ratio \| $ratio \|$" \
+    || { echo "bench smoke: no other trees' row for $route" >&2; exit 1; }
+done
 echo "bench smoke: table written with its gunicorn, granian and ratio rows;" \
   "no non-2xx responses, no socket errors"
 .venv/bin/python bench/inprocess.py --requests 40 --rounds 1 --database-url "${database}_inprocess"

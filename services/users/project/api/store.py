@@ -8,6 +8,8 @@ from project.connections import api_cursor
 from project.errors import APIError
 from project.statements import Statement
 
+# Users per query when listing them all (`user_batches`).
+USERS_PER_BATCH = 2000
 # The largest value PostgreSQL's `integer` holds; beyond it no user can exist.
 MAX_USER_ID = 2**31 - 1
 USERS = User.__table__
@@ -71,11 +73,12 @@ def all_users():
     return read(ALL_USERS)
 
 
-def user_batches(size=2000):
+def user_batches(size):
     """Yield every user, ordered by id, in lists of at most `size` (as `all_users`).
 
     One query per batch, each starting after the last id seen: listing a big table
     costs a worker the memory of one batch, and a small table still takes one query.
+    A batch shorter than `size` is the last.
     """
     with api_cursor() as cursor:
         after = 0

@@ -211,25 +211,38 @@ def child_pids(pid):
 
 
 def group_members(pgid):
-    """Return the pids of the live (not zombie) processes in process group `pgid`."""
+    """Return the pids of the processes in process group `pgid` that still have a live
+    thread.
+
+    A process whose main thread has exited shows as a zombie while its other threads
+    (a gthread worker's) are still exiting, and holding its sockets open: look at them all.
+    """
     members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended while we looked
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
+    for process in Path("/proc").glob("[0-9]*"):
+        states = []
+        for stat in process.glob("task/[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended while we looked
+            if int(fields[2]) != pgid:
+                break
+            states.append(fields[0])
+        if any(state != "Z" for state in states):
+            members.append(int(process.name))
     return members
 
 
-def established_connections(address, port):
-    """Count the established TCP connections whose local end is `address:port` (IPv4)."""
+TCP_STATES = {"established": "01", "listen": "0A"}
+
+
+def tcp_sockets(address, port, state):
+    """Count the TCP sockets in `state` whose local end is `address:port` (IPv4)."""
     local = "{}:{:04X}".format("".join(f"{int(part):02X}" for part in
                                        reversed(address.split("."))), port)
     with open("/proc/net/tcp") as table:
         rows = [line.split() for line in table.readlines()[1:]]
-    return sum(1 for row in rows if row[1] == local and row[3] == "01")
+    return sum(1 for row in rows if row[1] == local and row[3] == TCP_STATES[state])
 
 
 def scratch_dir(prefix, owner=None):

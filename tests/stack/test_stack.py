@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (APP_BIN, NGINX_DIR, USERS_DIR, Processes, as_user,
-                      established_connections, free_port, nginx_command, port_is_free, run,
-                      scratch_dir, shown, wait_until, write_nginx_conf)
+                      free_port, nginx_command, port_is_free, run,
+                      scratch_dir, shown, tcp_sockets, wait_until, write_nginx_conf)
 from http_calls import request, request_json, timed_request_json
 from load import Load, statuses
 from local_conf import localise
@@ -483,7 +483,7 @@ def kill_mid_load(stack, load):
 
         def held_in_flight():
             seen.update(waiting=lock.count(granted=False), in_flight={
-                address: established_connections(address, stack.users_port)
+                address: tcp_sockets(address, stack.users_port, "established")
                 for address in REPLICA_ADDRESSES})
             return seen["waiting"] >= 10 and seen["in_flight"][VICTIM] >= 1
         # Bounded well under the statement timeout, which would end the waits with 503s.
@@ -491,6 +491,9 @@ def kill_mid_load(stack, load):
                    f"(last seen: {seen})", 2.5)
         moments["in_flight_at_victim"] = seen["in_flight"][VICTIM]
         Processes.kill_group(stack.replicas[VICTIM])
+        wait_until(lambda: not any(tcp_sockets(VICTIM, stack.users_port, state)
+                                   for state in ("listen", "established")),
+                   "the victim's sockets closing", 10, interval=0.05)
         moments["killed"] = time.monotonic()
     time.sleep(2)
     restarted = stack.start_users(VICTIM, f"users-{VICTIM}-restarted")

@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 
 from project.extensions import FOR_SESSIONS, refuse_stale_engine
-from project.statements import cursor_on
+from project.statements import BlockCursor
 
 # Where `register_connections` keeps the app's `ThreadConnections` and the text that
 # precedes each API statement.
@@ -37,20 +37,30 @@ STATEMENT_PREFIX = "users.statement_prefix"
 
 
 class Kept:
-    """A thread's kept connection: handed back to the pool when the thread's copy goes.
+    """A thread's slot for its kept connection, handed back to the pool when the thread's
+    copy of `ThreadConnections` goes.
 
     Explicitly, as SQLAlchemy asks of pooled connections, rather than through its
-    fallback for connections the garbage collector finds.
+    fallback for connections the garbage collector finds. One slot, and one finalizer,
+    for the thread's life: making a finalizer for every request cost more than the
+    rest of lending the connection.
     """
 
-    def __init__(self, connection):
-        self.connection = connection
-        self.finalizer = weakref.finalize(self, connection.close)
+    def __init__(self):
+        self.held = []
+        weakref.finalize(self, hand_back, self.held)
+
+    def put(self, connection):
+        self.held.append(connection)
 
     def take(self):
-        """Take the connection, which then no longer goes back to the pool by itself."""
-        self.finalizer.detach()
-        return self.connection
+        """Take the kept connection (None if there is none) out of the slot."""
+        return self.held.pop() if self.held else None
+
+
+def hand_back(held):
+    while held:
+        held.pop().close()
 
 
 class ThreadConnections(threading.local):
@@ -70,11 +80,11 @@ class ThreadConnections(threading.local):
         self.dialect = engine.dialect
         self.engine = engine
         self.keep = keep
-        self.kept = None
+        self.kept = Kept()
 
     def lend(self):
-        if self.kept is not None:
-            connection, self.kept = self.kept.take(), None
+        connection = self.kept.take()
+        if connection is not None:
             if not is_closed_by_server(connection.driver_connection):
                 return connection
             connection.invalidate()
@@ -87,12 +97,12 @@ class ThreadConnections(threading.local):
             return
         # Blocks within blocks lend several: the thread keeps the last one handed back.
         self.release()
-        self.kept = Kept(connection)
+        self.kept.put(connection)
 
     def release(self):
         """Hand this thread's kept connection back to the pool."""
-        if self.kept is not None:
-            connection, self.kept = self.kept.take(), None
+        connection = self.kept.take()
+        if connection is not None:
             connection.close()
 
 
@@ -124,7 +134,7 @@ def api_cursor():
     """Return a context giving the API's statements a cursor on the app's pool."""
     app = current_app._get_current_object()
     refuse_stale_engine(app)
-    return cursor_on(app.extensions[API_CONNECTIONS], app.extensions[STATEMENT_PREFIX])
+    return BlockCursor(app.extensions[API_CONNECTIONS], app.extensions[STATEMENT_PREFIX])
 
 
 def replace_if_closed(dbapi_connection, connection_record, connection_proxy):

@@ -11,7 +11,6 @@ driver), and what fails leaves as the exception `Connection.execute` would raise
 connection the server dropped leaving the pool.
 """
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
@@ -132,13 +131,13 @@ class PerBlock:
 
 
 def pooled_cursor(engine, prefix=""):
-    """Yield a `Cursor` on a connection from `engine`'s pool (see `cursor_on`)."""
-    return cursor_on(PerBlock(engine), prefix)
+    """Return a `BlockCursor` on connections of `engine`'s pool, one for each block."""
+    return BlockCursor(PerBlock(engine), prefix)
 
 
-@contextmanager
-def cursor_on(connections, prefix=""):
-    """Yield a `Cursor` on a connection `connections` lends, committed if the block ends well.
+class BlockCursor:
+    """A `Cursor` for one `with` block, on a connection `connections` lends; the block
+    that ends well is committed.
 
     `connections` has the `dialect`, `lend()` a pooled connection, and `take_back()` one.
 
@@ -149,22 +148,45 @@ def cursor_on(connections, prefix=""):
 
     The driver's errors leave as SQLAlchemy's (`IntegrityError`, `OperationalError`, ...),
     as `Connection.execute` raises them; a connection they show to be lost is invalidated
-    so that the pool does not hand it out again.
+    so that the pool does not hand it out again. A class rather than `contextmanager`:
+    every API request opens one, and a generator's context cost it twice as much.
     """
-    dialect = connections.dialect
-    connection = cursor = None
-    try:
-        connection = connections.lend()
-        cursor = Cursor(connection.cursor(), dialect, prefix)
-        yield cursor
-        connection.commit()
-    except dialect.loaded_dbapi.Error as error:
-        raise as_sqlalchemy_error(error, dialect, connection, cursor) from error
-    finally:
-        if cursor is not None:
-            cursor.dbapi_cursor.close()
-        if connection is not None:
-            connections.take_back(connection)
+
+    __slots__ = ("connections", "prefix", "connection", "cursor")
+
+    def __init__(self, connections, prefix=""):
+        self.connections = connections
+        self.prefix = prefix
+        self.connection = self.cursor = None
+
+    def __enter__(self):
+        try:
+            self.connection = self.connections.lend()
+            self.cursor = Cursor(self.connection.cursor(), self.connections.dialect,
+                                 self.prefix)
+        except BaseException as error:
+            self.__exit__(type(error), error, None)
+            raise
+        return self.cursor
+
+    def __exit__(self, error_type, error, traceback):
+        driver_error = self.connections.dialect.loaded_dbapi.Error
+        try:
+            if error is None:
+                self.connection.commit()
+            elif isinstance(error, driver_error):
+                raise self.as_sqlalchemy_error(error) from error
+        except driver_error as commit_error:
+            raise self.as_sqlalchemy_error(commit_error) from commit_error
+        finally:
+            if self.cursor is not None:
+                self.cursor.dbapi_cursor.close()
+            if self.connection is not None:
+                self.connections.take_back(self.connection)
+
+    def as_sqlalchemy_error(self, error):
+        return as_sqlalchemy_error(error, self.connections.dialect, self.connection,
+                                   self.cursor)
 
 
 def as_sqlalchemy_error(error, dialect, connection, cursor):

@@ -7,12 +7,12 @@ import unittest
 
 from sqlalchemy import (Column, Integer, MetaData, String, Table, bindparam, create_engine,
                         insert, text)
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from project import db
 from project.api import store
 from project.connections import STATEMENT_PREFIX, api_cursor
-from project.statements import Statement, pooled_cursor, row_builder
+from project.statements import BlockCursor, PerBlock, Statement, pooled_cursor, row_builder
 from project.tests.base import BaseTestCase, test_database_url
 from project.tests.support import free_port
 from project.tests.utils import add_user
@@ -155,6 +155,31 @@ class TestLostConnections(BaseTestCase):
         with api_cursor() as cursor:
             self.assertNotEqual(cursor.run(pid_query)[0]["pid"], pid)
             self.assertEqual(cursor.run(store.USER_BY_ID, id=1)[0]["username"], "michael")
+
+    def test_connection_closed_before_the_block_goes_back_invalidated(self):
+        """Ensure a connection that fails before the block starts is given back to the
+        pool, marked invalidated, and that the pool hands out a new connection afterwards."""
+
+        class ClosedOnArrival(PerBlock):
+            """Lend pooled connections whose driver connection is already closed."""
+
+            def __init__(self, engine):
+                super().__init__(engine)
+                self.lend = lambda: closed(engine.raw_connection())
+
+        def closed(connection):
+            connection.driver_connection.close()
+            return connection
+
+        connections = ClosedOnArrival(db.engine)
+        checked_out = db.engine.pool.checkedout()
+        with self.assertRaises(InterfaceError) as raised:
+            with BlockCursor(connections):
+                self.fail("the block ran on a closed connection")
+        self.assertTrue(raised.exception.connection_invalidated)
+        self.assertEqual(db.engine.pool.checkedout(), checked_out)
+        with pooled_cursor(db.engine) as cursor:
+            self.assertEqual(cursor.run(store.USER_BY_ID, id=1), [])
 
     def test_unreachable_server_is_sqlalchemy_operational_error(self):
         """Ensure failing to connect raises SQLAlchemy's OperationalError, not the driver's."""

@@ -472,11 +472,24 @@ def test_statement_timeout_holds_through_pgbouncer(stack, via, measured):
         stack.processes.stop(instance)
 
 
+def served_count(stack, address):
+    """Count the requests the replica at `address` has logged as answered."""
+    return len(PROXIED.findall(Processes.log(stack.replicas[address])))
+
+
 def kill_mid_load(stack, load):
     """Under `load`: all three serve; then, with requests held in flight by a table lock,
     SIGKILL the victim's process group; then start it again. Return the moments."""
     moments = {}
+    served = {address: served_count(stack, address) for address in REPLICA_ADDRESSES}
     time.sleep(2)
+    # All three in nginx's rotation before the lock (one that failed is left alone for
+    # NGINX_FAIL_TIMEOUT), so that requests wait at each of them, the victim among them.
+    wait_until(lambda: all(served_count(stack, address) >= served[address] + 10
+                           for address in REPLICA_ADDRESSES),
+               lambda: f"every replica serving the load (before: {served}, now: "
+               f"{ {address: served_count(stack, address) for address in REPLICA_ADDRESSES} })",
+               NGINX_FAIL_TIMEOUT + 5)
     moments["warm_until"] = time.monotonic()
     with TableLock(stack.cluster, "users") as lock:
         seen = {}
@@ -484,11 +497,12 @@ def kill_mid_load(stack, load):
         def held_in_flight():
             seen.update(waiting=lock.count(granted=False), in_flight={
                 address: tcp_sockets(address, stack.users_port, "established")
-                for address in REPLICA_ADDRESSES})
+                for address in REPLICA_ADDRESSES},
+                answered_under_the_lock=statuses(load.between(lock.taken_at)))
             return seen["waiting"] >= 10 and seen["in_flight"][VICTIM] >= 1
         # Bounded well under the statement timeout, which would end the waits with 503s.
         wait_until(held_in_flight, lambda: f"requests waiting on the lock, some at the victim "
-                   f"(last seen: {seen})", 2.5)
+                   f"(last seen: {seen})", 3)
         moments["in_flight_at_victim"] = seen["in_flight"][VICTIM]
         Processes.kill_group(stack.replicas[VICTIM])
         wait_until(lambda: not any(tcp_sockets(VICTIM, stack.users_port, state)

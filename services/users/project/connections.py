@@ -19,7 +19,6 @@ whatever role connects. The API's statements carry it in the same round trip
 first. Connections the server closed are swapped out before use, without a round trip.
 """
 
-import select
 import threading
 import weakref
 
@@ -28,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 
 from project.extensions import FOR_SESSIONS, refuse_stale_engine
+from project.polling import has_input
 from project.statements import BlockCursor
 
 # Where `register_connections` keeps the app's `ThreadConnections` and the text that
@@ -152,8 +152,4 @@ def replace_if_closed(dbapi_connection, connection_record, connection_proxy):
 
 
 def is_closed_by_server(dbapi_connection):
-    if dbapi_connection.closed:
-        return True
-    poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
+    return bool(dbapi_connection.closed) or has_input(dbapi_connection.fileno())

@@ -42,8 +42,7 @@ class Kept:
 
     Explicitly, as SQLAlchemy asks of pooled connections, rather than through its
     fallback for connections the garbage collector finds. One slot, and one finalizer,
-    for the thread's life: making a finalizer for every request cost more than the
-    rest of lending the connection.
+    for the thread's life, rather than a finalizer made and detached on every request.
     """
 
     def __init__(self):

@@ -149,7 +149,7 @@ class BlockCursor:
     The driver's errors leave as SQLAlchemy's (`IntegrityError`, `OperationalError`, ...),
     as `Connection.execute` raises them; a connection they show to be lost is invalidated
     so that the pool does not hand it out again. A class rather than `contextmanager`:
-    every API request opens one, and a generator's context cost it twice as much.
+    every API request opens one, and need not pay for a generator and its wrapper.
     """
 
     __slots__ = ("connections", "prefix", "connection", "cursor")

@@ -172,7 +172,7 @@ class BlockCursor:
     def __exit__(self, error_type, error, traceback):
         driver_error = self.connections.dialect.loaded_dbapi.Error
         try:
-            if error is None:
+            if error is None and not autocommits(self.connection):
                 self.connection.commit()
             elif isinstance(error, driver_error):
                 raise self.as_sqlalchemy_error(error) from error
@@ -187,6 +187,16 @@ class BlockCursor:
     def as_sqlalchemy_error(self, error):
         return as_sqlalchemy_error(error, self.connections.dialect, self.connection,
                                    self.cursor)
+
+
+def autocommits(connection):
+    """Say whether the driver commits each statement of `connection` by itself.
+
+    Then there is nothing left to commit, and psycopg2's `commit()` would still give up
+    the GIL (twice) to find that out: under gunicorn's threads that cost every request.
+    `is True`: Python 3.12's sqlite3 has a truthy `autocommit` for its legacy mode.
+    """
+    return getattr(connection.dbapi_connection, "autocommit", None) is True
 
 
 def as_sqlalchemy_error(error, dialect, connection, cursor):

@@ -120,6 +120,26 @@ class TestOnPostgreSQL(SameRowsAsSQLAlchemy, BaseTestCase):
         self.assertEqual(self.engine.pool.checkedout(), 1)
 
 
+class TestOnPostgreSQLInTransactions(SameRowsAsSQLAlchemy, BaseTestCase):
+    """A driver connection that does not autocommit: each block ends in its commit."""
+
+    prefix = ""
+
+    def setUp(self):
+        super().setUp()
+        self.engine = create_engine(test_database_url())
+        seed(self.engine)
+
+    def tearDown(self):
+        self.engine.dispose()
+        super().tearDown()
+
+    def test_connection_is_in_transactions(self):
+        """Ensure these tests run where the block has to commit."""
+        with self.cursor() as cursor:
+            self.assertIs(cursor.dbapi_cursor.connection.autocommit, False)
+
+
 class TestOnSQLite(SameRowsAsSQLAlchemy, unittest.TestCase):
     prefix = ""
 

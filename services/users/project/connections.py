@@ -28,7 +28,7 @@ from sqlalchemy.exc import DisconnectionError
 
 from project.extensions import FOR_SESSIONS, refuse_stale_engine
 from project.polling import has_input
-from project.statements import BlockCursor
+from project.statements import BlockCursor, autocommits
 
 # Where `register_connections` keeps the app's `ThreadConnections` and the text that
 # precedes each API statement.
@@ -125,7 +125,7 @@ def register_connections(app, engine):
 
 def limit_transaction(connection, limit):
     """Start a transaction with the statement timeout; an autocommit connection has none."""
-    if not connection.connection.driver_connection.autocommit:
+    if not autocommits(connection.connection):
         connection.exec_driver_sql(limit)
 
 

@@ -37,24 +37,16 @@ STATEMENT_PREFIX = "users.statement_prefix"
 
 
 class Kept:
-    """A thread's slot for its kept connection, handed back to the pool when the thread's
-    copy of `ThreadConnections` goes.
+    """A thread's token for its kept connection: when the thread's copy of
+    `ThreadConnections` goes, so does the token, and the connection goes back to the pool.
 
     Explicitly, as SQLAlchemy asks of pooled connections, rather than through its
-    fallback for connections the garbage collector finds. One slot, and one finalizer,
+    fallback for connections the garbage collector finds. One token, and one finalizer,
     for the thread's life, rather than a finalizer made and detached on every request.
     """
 
-    def __init__(self):
-        self.held = []
-        weakref.finalize(self, hand_back, self.held)
-
-    def put(self, connection):
-        self.held.append(connection)
-
-    def take(self):
-        """Take the kept connection (None if there is none) out of the slot."""
-        return self.held.pop() if self.held else None
+    def __init__(self, held):
+        weakref.finalize(self, hand_back, held)
 
 
 def hand_back(held):
@@ -73,18 +65,25 @@ class ThreadConnections(threading.local):
     its own, as `pooled_cursor` lends them. The thread's ORM session takes it back to
     the pool before it asks for one (`release`, through `project.extensions.Session`),
     a thread that ends hands it back, and one the server closed is replaced.
+
+    Every API statement passes through `lend` and `take_back`, so they work on the
+    thread's list (`held`) in place: methods around it cost more instructions than the
+    list operations themselves (callgrind, docs/benchmarks.md).
     """
 
     def __init__(self, engine, keep):
         self.dialect = engine.dialect
         self.engine = engine
         self.keep = keep
-        self.kept = Kept()
+        # The kept connection, if any: at most one between blocks.
+        self.held = []
+        self.token = Kept(self.held)
 
     def lend(self):
-        connection = self.kept.take()
-        if connection is not None:
-            if not is_closed_by_server(connection.driver_connection):
+        held = self.held
+        if held:
+            connection = held.pop()
+            if not is_closed_by_server(connection.dbapi_connection):
                 return connection
             connection.invalidate()
             connection.close()
@@ -94,15 +93,15 @@ class ThreadConnections(threading.local):
         if not (self.keep and connection.is_valid):
             connection.close()
             return
+        held = self.held
         # Blocks within blocks lend several: the thread keeps the last one handed back.
-        self.release()
-        self.kept.put(connection)
+        if held:
+            hand_back(held)
+        held.append(connection)
 
     def release(self):
         """Hand this thread's kept connection back to the pool."""
-        connection = self.kept.take()
-        if connection is not None:
-            connection.close()
+        hand_back(self.held)
 
 
 def register_connections(app, engine):

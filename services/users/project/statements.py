@@ -162,27 +162,32 @@ class BlockCursor:
     def __enter__(self):
         try:
             self.connection = self.connections.lend()
-            self.cursor = Cursor(self.connection.cursor(), self.connections.dialect,
-                                 self.prefix)
+            # The pooled connection's own `cursor()` hands this on, through one more call.
+            self.cursor = Cursor(self.connection.dbapi_connection.cursor(),
+                                 self.connections.dialect, self.prefix)
         except BaseException as error:
             self.__exit__(type(error), error, None)
             raise
         return self.cursor
 
     def __exit__(self, error_type, error, traceback):
-        driver_error = self.connections.dialect.loaded_dbapi.Error
         try:
-            if error is None and not autocommits(self.connection):
-                self.connection.commit()
-            elif isinstance(error, driver_error):
-                raise self.as_sqlalchemy_error(error) from error
-        except driver_error as commit_error:
-            raise self.as_sqlalchemy_error(commit_error) from commit_error
+            if error is not None:
+                if isinstance(error, self.connections.dialect.loaded_dbapi.Error):
+                    raise self.as_sqlalchemy_error(error) from error
+            elif not autocommits(self.connection):
+                self.commit()
         finally:
             if self.cursor is not None:
                 self.cursor.dbapi_cursor.close()
             if self.connection is not None:
                 self.connections.take_back(self.connection)
+
+    def commit(self):
+        try:
+            self.connection.commit()
+        except self.connections.dialect.loaded_dbapi.Error as error:
+            raise self.as_sqlalchemy_error(error) from error
 
     def as_sqlalchemy_error(self, error):
         return as_sqlalchemy_error(error, self.connections.dialect, self.connection,

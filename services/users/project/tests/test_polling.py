@@ -36,3 +36,16 @@ class TestHasInput(unittest.TestCase):
         """Ensure a socket whose other end closed has input (its end of file)."""
         self.theirs.close()
         self.assert_every_poll(True)
+
+    def test_a_descriptor_number_reused_is_asked_about_anew(self):
+        """Ensure a new socket on a closed one's descriptor number gets its own answer."""
+        self.theirs.sendall(b"E")
+        self.assert_every_poll(True)
+        number = self.ours.fileno()
+        self.ours.close()
+        self.theirs.close()
+        self.ours, self.theirs = socket.socketpair()
+        self.addCleanup(self.ours.close)
+        self.addCleanup(self.theirs.close)
+        self.assertEqual(self.ours.fileno(), number)
+        self.assert_every_poll(False)

@@ -38,7 +38,7 @@ class DriverSQL:
 
     sql: str
     positions: tuple | None  # parameter names in order, for drivers that take them so
-    defaults: dict  # for the parameters a call leaves out
+    defaults: dict  # for the parameters a call leaves out, converted for the driver
     bind_processors: dict
     make_row: object  # a row's values in, the row as a dict out
     result_processors: tuple
@@ -52,17 +52,20 @@ class DriverSQL:
                 or any(bind.callable for bind in binds.values())):
             raise ValueError(f"Only fixed values can be run on the cursor: {clause}")
         columns = clause.selected_columns if clause.is_select else ()
+        bind_processors = {
+            name: processor for name, bind in binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
+        }
+        # Values the statement holds (SQLite's OFFSET 0) and the columns' defaults.
+        defaults = {**{name: bind.value for name, bind in binds.items() if not bind.required},
+                    **{column.key: column.default.arg for column in prefetched}}
         return cls(
             sql=str(compiled),
             positions=tuple(compiled.positiontup) if compiled.positional else None,
-            # Values the statement holds (SQLite's OFFSET 0) and the columns' defaults.
-            defaults={**{name: bind.value for name, bind in binds.items()
-                         if not bind.required},
-                      **{column.key: column.default.arg for column in prefetched}},
-            bind_processors={
-                name: processor for name, bind in binds.items()
-                if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
-            },
+            # Converted once here; a call's own values are converted as they come.
+            defaults={name: bind_processors[name](value) if name in bind_processors else value
+                      for name, value in defaults.items()},
+            bind_processors=bind_processors,
             make_row=row_builder(tuple(column.key for column in columns)),
             result_processors=tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
@@ -73,8 +76,8 @@ class DriverSQL:
     def parameters(self, given):
         values = {**self.defaults, **given}
         for name, processor in self.bind_processors.items():
-            if name in values:
-                values[name] = processor(values[name])
+            if name in given:
+                values[name] = processor(given[name])
         if self.positions is not None:
             return tuple(values[name] for name in self.positions)
         return values

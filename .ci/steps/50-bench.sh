@@ -4,12 +4,12 @@
 # sizes. bench/run.py stops if a floor, or an app under granian, answers unlike the
 # service, and exits non-zero on any non-2xx response or socket error; here we also check
 # that it wrote the table's rows and ratios. Then a few requests through
-# bench/inprocess.py, which stops on any non-2xx answer.
+# bench/inprocess.py and bench/instructions.py, which stop on any non-2xx answer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
 
-apt_install wrk
+apt_install wrk valgrind
 make install-bench
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -46,3 +46,9 @@ done
 echo "bench smoke: table written with its gunicorn, granian and ratio rows;" \
   "no non-2xx responses, no socket errors"
 .venv/bin/python bench/inprocess.py --requests 40 --rounds 1 --database-url "${database}_inprocess"
+instructions=$(.venv/bin/python bench/instructions.py --routes ping,post --requests 30 --base 10 \
+  --database-url "${database}_instructions")
+echo "$instructions"
+# The service's row: instructions per request for both routes, then both ratios.
+grep -qE "^\| [^|]+ \| service \| [0-9,]+ \| [0-9,]+ \| [0-9]\.[0-9]{3} \| [0-9]\.[0-9]{3} \|$" \
+  <<<"$instructions" || { echo "instructions smoke: no service row" >&2; exit 1; }

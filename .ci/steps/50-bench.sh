@@ -46,9 +46,11 @@ done
 echo "bench smoke: table written with its gunicorn, granian and ratio rows;" \
   "no non-2xx responses, no socket errors"
 .venv/bin/python bench/inprocess.py --requests 40 --rounds 1 --database-url "${database}_inprocess"
-instructions=$(.venv/bin/python bench/instructions.py --routes ping,post --requests 30 --base 10 \
-  --database-url "${database}_instructions")
+# 200 requests apart: with fewer, what start-up and exit vary by outweighs the requests.
+instructions=$(.venv/bin/python bench/instructions.py --routes ping,post --requests 250 \
+  --base 50 --database-url "${database}_instructions")
 echo "$instructions"
-# The service's row: instructions per request for both routes, then both ratios.
-grep -qE "^\| [^|]+ \| service \| [0-9,]+ \| [0-9,]+ \| [0-9]\.[0-9]{3} \| [0-9]\.[0-9]{3} \|$" \
-  <<<"$instructions" || { echo "instructions smoke: no service row" >&2; exit 1; }
+# The service's row: instructions per request for both routes, then both ratios, each
+# between 0.5 and 1.4 of the Flask floor's (it is 0.86-0.92 at make bench's sizes).
+grep -qE "^\| [^|]+ \| service \| [0-9,]+ \| [0-9,]+ \| (0\.[5-9]|1\.[0-3])[0-9]{2} \| (0\.[5-9]|1\.[0-3])[0-9]{2} \|$" \
+  <<<"$instructions" || { echo "instructions smoke: no plausible service row" >&2; exit 1; }

@@ -27,6 +27,16 @@ class TestIndexPage(BaseTestCase):
         again = self.client.get("/").get_data(as_text=True)
         self.assertNotIn("was added!", again)
 
+    def test_page_varies_with_the_session_cookie(self):
+        """Ensure the page, which reads the session's messages, says its answer varies
+        with the cookie, and an API answer, which never reads it, neither varies nor sets it."""
+        page = self.client.get("/")
+        self.assertIn("Cookie", page.vary)
+        self.assertNotIn("Set-Cookie", page.headers)
+        ping = self.client.get("/users/ping")
+        self.assertNotIn("Cookie", ping.vary)
+        self.assertNotIn("Set-Cookie", ping.headers)
+
     def test_missing_field_shows_message(self):
         """Ensure a missing field re-renders the page with a message, not a 500."""
         response = self.post_form(username="michael")

@@ -5,8 +5,8 @@ import tempfile
 import time
 import unittest
 
-from sqlalchemy import (Column, Integer, MetaData, String, Table, bindparam, create_engine,
-                        insert, text)
+from sqlalchemy import (Column, Integer, MetaData, String, Table, TypeDecorator, bindparam,
+                        create_engine, insert, text)
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from project import db
@@ -222,6 +222,26 @@ class TestCompiling(unittest.TestCase):
         self.addCleanup(engine.dispose)
         with self.assertRaises(ValueError):
             Statement(insert(table).values(id=bindparam("id"))).compiled(engine.dialect)
+
+    def test_each_value_is_converted_once(self):
+        """Ensure a column default and a call's own value each get the type's conversion
+        once: the default when compiled, the value on every call."""
+
+        class Marked(TypeDecorator):
+            impl = String
+            cache_ok = True
+
+            def process_bind_param(self, value, dialect):
+                return None if value is None else value + "!"
+
+        table = Table("marked", MetaData(), Column("id", Integer, primary_key=True),
+                      Column("label", Marked, default="plain"))
+        engine = create_engine("sqlite://")
+        self.addCleanup(engine.dispose)
+        compiled = Statement(insert(table).values(id=bindparam("id"))).compiled(engine.dialect)
+        self.assertEqual(compiled.parameters({"id": 1}), (1, "plain!"))
+        self.assertEqual(compiled.parameters({"id": 2}), (2, "plain!"))
+        self.assertEqual(compiled.parameters({"id": 3, "label": "own"}), (3, "own!"))
 
     def test_rows_keep_any_column_name(self):
         """Ensure rows are built right whatever their columns are called, quotes included."""

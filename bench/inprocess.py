@@ -68,13 +68,18 @@ def requests_for(route, users, tag):
                                                 "email": f"{name}-{n}@bench.mherman.org"})
 
 
-def measure(args):
-    """In a child: load the apps, time each route, print {app: {route: us}} as JSON."""
+def use_tree(tree, database_url):
+    """Make this process import `tree`'s service, as production configures it."""
     os.environ.update(APP_SETTINGS="project.config.ProductionConfig", SECRET_KEY="bench",
-                      DATABASE_URL=args.database_url)
-    users_dir = Path(args.measure) / "services" / "users"
+                      DATABASE_URL=database_url)
+    users_dir = Path(tree) / "services" / "users"
     sys.path.insert(0, str(users_dir))
     os.chdir(users_dir)
+
+
+def measure(args):
+    """In a child: load the apps, time each route, print {app: {route: us}} as JSON."""
+    use_tree(args.measure, args.database_url)
     import flask_floor
     import floor
     import manage

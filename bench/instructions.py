@@ -32,7 +32,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from inprocess import ROUTES, call, requests_for  # noqa: E402
+from inprocess import ROUTES, call, requests_for, use_tree  # noqa: E402
 from run import DEFAULT_DATABASE_URL, Database  # noqa: E402
 
 ROOT_TREE = str(ROOT)
@@ -43,11 +43,7 @@ COLLECTED = re.compile(r"Collected : (\d+)")
 
 def send(args):
     """In a child: load one app of one tree, warm it up, send `args.count` requests."""
-    os.environ.update(APP_SETTINGS="project.config.ProductionConfig", SECRET_KEY="bench",
-                      DATABASE_URL=args.database_url)
-    users_dir = Path(args.send) / "services" / "users"
-    sys.path.insert(0, str(users_dir))
-    os.chdir(users_dir)
+    use_tree(args.send, args.database_url)
     if args.app == "service":
         from manage import app
     else:

@@ -11,7 +11,7 @@ bind = "0.0.0.0:5000"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads let a worker run one request while another waits on PostgreSQL: with sync
 # workers, two commits at a time were the most the service could make. Each thread
-# gets one pooled connection (project.config.pool_options, which reads this too).
+# gets one pooled connection (project.settings sizes the pool from this variable too).
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Every request is a short database round trip: a worker silent this long is stuck.

@@ -6,7 +6,7 @@ from flask.cli import FlaskGroup
 
 from project import create_app
 from project.commands import refuse_run
-from project.config import SettingError
+from project.settings import SettingError
 
 try:
     app = create_app()

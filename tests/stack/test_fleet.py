@@ -22,7 +22,7 @@ from topology import PROD_ENV, SERVICE_ROLE, Topology
 
 INSTANCES = 5
 WORKERS = 4
-# gunicorn.conf.py's threads per worker, and so (project.config.pool_options) each
+# gunicorn.conf.py's threads per worker, and so (project.settings) each
 # worker's pool: the most connections an instance may open is WORKERS x POOL.
 POOL = 4
 MAX_CONNECTIONS = 100

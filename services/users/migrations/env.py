@@ -13,6 +13,7 @@ in batch mode.
 """
 
 import logging
+import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -20,7 +21,7 @@ from flask import current_app
 from sqlalchemy import create_engine, pool
 from sqlalchemy.exc import OperationalError
 
-from project.config import whole_number
+from project.settings import whole_number
 from project.upgrade_lock import upgrade_lock
 
 config = context.config
@@ -36,12 +37,17 @@ config.set_main_option(
 )
 
 
+def whole_number_setting(name, default):
+    """Read the whole number in the environment variable `name`, or `default`."""
+    return whole_number(name, os.environ.get(name, "").strip() or default)
+
+
 def session_settings():
     """Return the SET statements every migration session starts with (PostgreSQL)."""
     timeouts = {
-        "lock_timeout": whole_number("MIGRATION_LOCK_TIMEOUT", 500),
-        "statement_timeout": whole_number("MIGRATION_STATEMENT_TIMEOUT", 0),
-        "index_lock_timeout": whole_number("MIGRATION_INDEX_LOCK_TIMEOUT", 60000),
+        "lock_timeout": whole_number_setting("MIGRATION_LOCK_TIMEOUT", 500),
+        "statement_timeout": whole_number_setting("MIGRATION_STATEMENT_TIMEOUT", 0),
+        "index_lock_timeout": whole_number_setting("MIGRATION_INDEX_LOCK_TIMEOUT", 60000),
     }
     config.attributes["timeouts"] = timeouts
     return [f"SET {name} = {timeouts[name]}" for name in ("lock_timeout", "statement_timeout")]
@@ -81,9 +87,9 @@ def run_migrations_online():
             run_on(connection)
         return
     settings = session_settings()
-    wait = whole_number("MIGRATION_LOCK_WAIT", 300)
+    wait = whole_number_setting("MIGRATION_LOCK_WAIT", 300)
     engine = create_engine(url, poolclass=pool.NullPool, connect_args={
-        "connect_timeout": whole_number("DATABASE_CONNECT_TIMEOUT", 3),
+        "connect_timeout": whole_number_setting("DATABASE_CONNECT_TIMEOUT", 3),
     })
     try:
         with connect(engine) as lock_connection, upgrade_lock(lock_connection, wait):

@@ -9,13 +9,16 @@ from werkzeug.utils import import_string
 from project.api.health import health_blueprint
 from project.api.models import User
 from project.api.users import users_blueprint
+from project.api.store import QUERY_PATH
 from project.commands import register_commands
-from project.config import SettingError
-from project.connections import register_connections
+from project.database import register_database
 from project.errors import register_error_handlers
 from project.extensions import cors, db, migrate, toolbar
+from project.fast_path import FastPath
 from project.security import register_security
+from project.session_path import SessionPath
 from project.sessions import CookieSessionInterface
+from project.settings import SettingError, load_settings
 
 __all__ = ["create_app", "db"]
 
@@ -33,6 +36,7 @@ def create_app(settings=None):
     app.session_interface = CookieSessionInterface()
     load_config(app, settings)
     register_extensions(app)
+    register_query_path(app)
     register_security(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -43,22 +47,16 @@ def create_app(settings=None):
 
 
 def load_config(app, settings):
-    """Load the config before any extension reads it."""
+    """Load and check the config before any extension reads it."""
     settings = settings or os.environ.get(
         "APP_SETTINGS", "project.config.DevelopmentConfig"
     )
-    config_class = import_string(settings) if isinstance(settings, str) else settings
-    refuse_missing_environment(config_class)
-    app.config.from_object(config_class)
-
-
-def refuse_missing_environment(config_class):
-    """Stop a config from starting without the variables it names (production's secrets)."""
-    for name in config_class.required_environment:
-        if not os.environ.get(name, "").strip():
-            raise SettingError(
-                f"{name} must be set in the environment for {config_class.__name__}."
-            )
+    try:
+        app.config.from_object(import_string(settings) if isinstance(settings, str)
+                               else settings)
+    except ImportError as error:
+        raise SettingError(f"APP_SETTINGS names no config class we have: {error}") from None
+    load_settings(app.config)
 
 
 def register_proxy(app):
@@ -77,12 +75,35 @@ def register_extensions(app):
     """Bind the extensions to the app."""
     db.init_app(app)
     with app.app_context():
-        register_connections(app, db.engine)
+        register_database(db.engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     # No origin to allow (production's default) needs no CORS work on every request.
     if app.config["CORS_ORIGINS"]:
         cors.init_app(app)
     toolbar.init_app(app)
+
+
+def register_query_path(app):
+    """Run the store's statements on the fast path (psycopg2) or on the session."""
+    with app.app_context():
+        engine = db.engine
+    if app.config["DATABASE_FAST_PATH"] and engine.dialect.driver == "psycopg2":
+        refuse_pool_smaller_than_threads(app.config)
+        path = FastPath(engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
+    else:
+        path = SessionPath()
+    app.extensions[QUERY_PATH] = path
+
+
+def refuse_pool_smaller_than_threads(config):
+    """Stop where a thread could wait for ever: on the fast path each keeps a connection."""
+    connections = config["DATABASE_POOL_SIZE"] + config["DATABASE_MAX_OVERFLOW"]
+    if connections < config["GUNICORN_THREADS"]:
+        raise SettingError(
+            f"DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW ({connections}) must be at least "
+            f"GUNICORN_THREADS ({config['GUNICORN_THREADS']}): on the fast path each thread "
+            "keeps a connection. Or set DATABASE_FAST_PATH=off."
+        )
 
 
 def register_blueprints(app):

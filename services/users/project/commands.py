@@ -13,8 +13,9 @@ from sqlalchemy import MetaData, or_
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from project.api.models import User
-from project.config import TestingConfig, same_database
+from project.config import TestingConfig
 from project.extensions import db, hidden
+from project.settings import same_database
 
 USERS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS_DIR = os.path.join(USERS_DIR, "project", "tests")

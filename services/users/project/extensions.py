@@ -1,9 +1,6 @@
 """The Flask extensions, created unbound; `create_app` binds them to an app."""
 
-import weakref
-
 import flask_sqlalchemy
-import flask_sqlalchemy.session
 from flask import current_app
 from flask_cors import CORS
 from flask_debugtoolbar import DebugToolbarExtension
@@ -25,9 +22,6 @@ NAMING_CONVENTION = {
 
 # Where `SQLAlchemy.init_app` notes the database an app's engine was built for.
 BOUND_URI = "users.bound_database_uri"
-# For an engine whose connections autocommit: its twin that runs transactions, and what
-# hands the thread's API connection back to the pool first (`project.connections`).
-FOR_SESSIONS = weakref.WeakKeyDictionary()
 
 
 class Base(DeclarativeBase):
@@ -65,24 +59,11 @@ def refuse_stale_engine(app):
         )
 
 
-class Session(flask_sqlalchemy.session.Session):
-    """The ORM session, in transactions even where the app's engine autocommits."""
-
-    def get_bind(self, *args, **kwargs):
-        bind = super().get_bind(*args, **kwargs)
-        found = FOR_SESSIONS.get(bind)
-        if found is None:
-            return bind
-        in_transactions, release_thread_connection = found
-        release_thread_connection()
-        return in_transactions
-
-
 def hidden(url):
     return make_url(url).render_as_string(hide_password=True) if url else repr(url)
 
 
-db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
+db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 toolbar = DebugToolbarExtension()
 cors = CORS()

@@ -8,24 +8,22 @@ import functools
 import os
 
 from flask import Blueprint, current_app
-from sqlalchemy import literal_column, select
+from sqlalchemy import Integer, literal_column, select
 
-from project.connections import api_cursor
-from project.statements import Statement
+from project.api.store import query_path
 
 SPEC_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "openapi.json")
 
 health_blueprint = Blueprint("health", __name__)
 # One round trip on the pool every request uses: ready means a request would be served.
-SELECT_ONE = Statement(select(literal_column("1").label("ready")))
+SELECT_ONE = select(literal_column("1", Integer).label("ready"))
 
 
 @health_blueprint.route("/users/ready", methods=["GET"])
 def ready():
     """Answer 200 when the database answers; the error handlers make a failure a 503."""
-    with api_cursor() as cursor:
-        cursor.run(SELECT_ONE)
+    query_path().rows(SELECT_ONE)
     return {"status": "success", "message": "ready"}
 
 

@@ -1,49 +1,57 @@
-"""Reading and writing users; the database's constraints decide duplicates."""
+"""Reading and writing users; the database's constraints decide duplicates.
 
+The statements are SQLAlchemy Core, built once. They run on the app's query path:
+`project.fast_path` (psycopg2's cursor, the default on PostgreSQL) or its plain twin
+`project.session_path` (`db.session.execute`), chosen by DATABASE_FAST_PATH.
+"""
+
+from flask import current_app
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from project.api.models import PUBLIC_FIELDS, User
-from project.connections import api_cursor
 from project.errors import APIError
-from project.statements import Statement
 
+# Where `create_app` keeps the app's query path (`register_query_path`).
+QUERY_PATH = "users.query_path"
 # Users per query when listing them all (`user_batches`).
 USERS_PER_BATCH = 2000
 # The largest value PostgreSQL's `integer` holds; beyond it no user can exist.
 MAX_USER_ID = 2**31 - 1
 USERS = User.__table__
-# Core, not the ORM: reads change nothing, and an insert has nothing to track, while
-# building ORM objects (and flushing one) was most of the time a request took. Built and
-# compiled once, and run on the driver's cursor (`project.statements`).
+# Core, not the ORM: reads change nothing and an insert has nothing to track, while
+# building ORM objects (and flushing one) was most of the time a request took.
 PUBLIC_USERS = select(*(USERS.c[field] for field in PUBLIC_FIELDS))
-USER_BY_ID = Statement(PUBLIC_USERS.where(USERS.c.id == bindparam("id")))
-ALL_USERS = Statement(PUBLIC_USERS.order_by(USERS.c.id))
-USERS_AFTER = Statement(PUBLIC_USERS.order_by(USERS.c.id)
-                        .where(USERS.c.id > bindparam("after")).limit(bindparam("size")))
+USER_BY_ID = PUBLIC_USERS.where(USERS.c.id == bindparam("id"))
+ALL_USERS = PUBLIC_USERS.order_by(USERS.c.id)
+USERS_AFTER = (PUBLIC_USERS.where(USERS.c.id > bindparam("after"))
+               .order_by(USERS.c.id).limit(bindparam("size")))
 # Inline: nothing to read back (no RETURNING of the new id).
-INSERT_USER = Statement(insert(USERS).inline().values(username=bindparam("username"),
-                                                      email=bindparam("email")))
-EMAIL_TAKEN = Statement(select(USERS.c.id).where(USERS.c.email == bindparam("email"))
-                        .limit(1))
+INSERT_USER = insert(USERS).inline().values(username=bindparam("username"),
+                                            email=bindparam("email"))
+EMAIL_TAKEN = select(USERS.c.id).where(USERS.c.email == bindparam("email")).limit(1)
 DUPLICATE_MESSAGES = {
     "email": "Sorry. That email already exists.",
     "username": "Sorry. That username already exists.",
 }
 
 
+def query_path():
+    """Return the current app's query path (`FastPath` or `SessionPath`)."""
+    return current_app.extensions[QUERY_PATH]
+
+
 def create_user(username, email):
     """Insert a user; a taken email or username raises a 400 `APIError`."""
     try:
-        with api_cursor() as cursor:
-            cursor.run(INSERT_USER, username=username, email=email)
+        query_path().write(INSERT_USER, username=username, email=email)
     except IntegrityError as error:
         field = duplicated_field(error)
         if field is None:
             raise
         # The course checks the email first: a username and an email both taken is
         # "That email already exists.", whichever constraint the database tried first.
-        if field == "username" and read(EMAIL_TAKEN, email=email):
+        if field == "username" and query_path().rows(EMAIL_TAKEN, email=email):
             field = "email"
         raise APIError(DUPLICATE_MESSAGES[field]) from None
 
@@ -64,13 +72,13 @@ def find_user(user_id):
     number = int(user_id)
     if not 1 <= number <= MAX_USER_ID:
         return None
-    found = read(USER_BY_ID, id=number)
+    found = query_path().rows(USER_BY_ID, id=number)
     return found[0] if found else None
 
 
 def all_users():
     """Return every user, ordered by id, as `User.to_json` shows them."""
-    return read(ALL_USERS)
+    return query_path().rows(ALL_USERS)
 
 
 def user_batches(size):
@@ -80,18 +88,12 @@ def user_batches(size):
     costs a worker the memory of one batch, and a small table still takes one query.
     A batch shorter than `size` is the last.
     """
-    with api_cursor() as cursor:
-        after = 0
-        while True:
-            batch = cursor.run(USERS_AFTER, after=after, size=size)
-            if batch:
-                yield batch
-            if len(batch) < size:
-                return
-            after = batch[-1]["id"]
-
-
-def read(statement, **params):
-    """Run a read-only `statement` on a pooled connection; return its rows as dicts."""
-    with api_cursor() as cursor:
-        return cursor.run(statement, **params)
+    path = query_path()
+    after = 0
+    while True:
+        batch = path.rows(USERS_AFTER, after=after, size=size)
+        if batch:
+            yield batch
+        if len(batch) < size:
+            return
+        after = batch[-1]["id"]

@@ -3,7 +3,8 @@
 import itertools
 import json
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, flash, redirect, render_template, request,
+                   stream_with_context, url_for)
 
 from project.api import store
 from project.api.store import all_users, create_user, find_user, user_batches
@@ -44,8 +45,9 @@ def get_all_users():
         # The whole table: one write with a Content-Length, not chunks.
         batches.close()
         return Response("".join(users_json([first])), mimetype="application/json")
-    return Response(users_json(itertools.chain([first], batches)),
-                    mimetype="application/json")
+    # The rest is read as it is sent, after the view returns: keep the app context for it.
+    rest = stream_with_context(users_json(itertools.chain([first], batches)))
+    return Response(rest, mimetype="application/json")
 
 
 def users_json(batches):

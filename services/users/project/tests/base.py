@@ -6,9 +6,10 @@ import unittest
 from flask import current_app
 
 from project import create_app, db
+from project.api.store import QUERY_PATH
 from project.commands import TESTING_SETTINGS
-from project.config import TestingConfig, same_database
-from project.connections import API_CONNECTIONS
+from project.config import TestingConfig
+from project.settings import same_database
 
 
 def test_database_url():
@@ -33,8 +34,8 @@ def assert_test_database():
 
 
 def dispose_engines():
-    """Close the pooled connections of the current app's engine, the API's kept one too."""
-    current_app.extensions[API_CONNECTIONS].release()
+    """Close the pooled connections of the current app's engine, the fast path's kept one too."""
+    current_app.extensions[QUERY_PATH].release()
     db.engine.dispose()
 
 

@@ -13,11 +13,17 @@ import urllib.request
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from project import create_app
 from project.commands import MANAGE_PY, USERS_DIR
 from project.tests.base import test_database_url
 
 CLEAN_ENV_NAMES = ("APP_SETTINGS", "DATABASE_URL", "SECRET_KEY", "FLASK_APP",
                    "COVERAGE_PROCESS_START", "FLASK_DEBUG")
+# The service's other variables: `config_in_child` starts its child without them too.
+SETTING_ENV_NAMES = ("DATABASE_TEST_URL", "DATABASE_FAST_PATH", "DATABASE_STATEMENT_TIMEOUT",
+                     "DATABASE_CONNECT_TIMEOUT", "GUNICORN_THREADS", "DATABASE_POOL_SIZE",
+                     "DATABASE_MAX_OVERFLOW", "DATABASE_POOL_TIMEOUT", "CORS_ORIGINS",
+                     "TRUSTED_PROXY_HOPS")
 
 
 @contextlib.contextmanager
@@ -116,3 +122,27 @@ def read_json(response):
     if response.headers.get_content_type() != "application/json":
         return None
     return json.loads(raw)
+
+
+def app_with(config_class, **settings):
+    """Build an app from `config_class` with `settings` over what the environment gave it."""
+    return create_app(type(config_class.__name__, (config_class,), settings))
+
+
+# Prints the app's config as JSON, the values it can encode.
+PRINT_CONFIG = """
+import json, sys
+from project import create_app
+config = create_app(sys.argv[1]).config
+print(json.dumps({key: value for key, value in config.items()
+                  if isinstance(value, (str, int, bool, list, type(None)))}))
+"""
+
+
+def config_in_child(settings, **environment):
+    """Build the app named by `settings` in a new process with `environment`; return its config."""
+    env = {k: v for k, v in child_env(**environment).items()
+           if k not in SETTING_ENV_NAMES or k in environment}
+    result = subprocess.run([sys.executable, "-c", PRINT_CONFIG, settings], cwd=USERS_DIR,
+                            env=env, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(result.stdout)

@@ -2,15 +2,15 @@
 
 import functools
 import json
-import os
 import unicodedata
 import unittest
-from unittest import mock
 
-from project import create_app, db
+from project import db
 from project.api.models import User
 from project.api.validation import FORBIDDEN_CHARACTERS
+from project.config import DevelopmentConfig
 from project.tests.base import BaseTestCase
+from project.tests.support import app_with
 from project.tests.utils import add_user
 
 GOOD_USER = {"username": "michael", "email": "michael@mherman.org"}
@@ -179,8 +179,7 @@ class TestDuplicates(APIErrorTestCase):
 
     def test_username_and_email_taken_on_sqlite(self):
         """Ensure SQLite answers a username and an email both taken the same way."""
-        with mock.patch.dict(os.environ, {"DATABASE_URL": "sqlite://"}):
-            app = create_app("project.config.DevelopmentConfig")
+        app = app_with(DevelopmentConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
         with app.app_context():
             db.create_all()
             client = app.test_client()

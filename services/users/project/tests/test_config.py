@@ -7,14 +7,15 @@ classes here do the same.
 
 import os
 import unittest
-from unittest import mock
 
 from flask import Config, current_app
 from flask_testing import TestCase
 
 from project import create_app
-from project.config import (DEFAULT_SQLITE_URL, DEFAULT_TEST_URL, DevelopmentConfig,
-                            ProductionConfig, TestingConfig, setting)
+from project.config import (DEFAULT_SQLITE_URL, DEFAULT_TEST_URL, DEFAULT_THREADS,
+                            DevelopmentConfig, ProductionConfig, TestingConfig)
+from project.tests.base import test_database_url
+from project.tests.support import config_in_child
 
 CONFIG_CLASSES = (DevelopmentConfig, TestingConfig, ProductionConfig)
 # Built at import, with the config APP_SETTINGS names (`manage.py test`: testing).
@@ -57,39 +58,55 @@ class TestProductionConfig(unittest.TestCase):
 
     def test_app_is_production(self):
         """Ensure ProductionConfig takes SECRET_KEY and DATABASE_URL, the URL as given."""
-        environment = {
-            "SECRET_KEY": "a-production-secret",
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/users_prod",
-        }
-        with mock.patch.dict(os.environ, environment):
-            app = create_app("project.config.ProductionConfig")
-        self.assertEqual(app.config["SECRET_KEY"], "a-production-secret")
-        self.assertFalse(app.config["DEBUG_TB_ENABLED"])
-        self.assertFalse(app.config["TESTING"])
-        self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"],
-                         "postgres://postgres@127.0.0.1:5432/users_prod")
+        url = "postgres://postgres@127.0.0.1:5432/users_prod"
+        config = config_in_child("project.config.ProductionConfig",
+                                 SECRET_KEY="a-production-secret", DATABASE_URL=url)
+        self.assertEqual(config["SECRET_KEY"], "a-production-secret")
+        self.assertFalse(config["DEBUG_TB_ENABLED"])
+        self.assertFalse(config["TESTING"])
+        self.assertEqual(config["SQLALCHEMY_DATABASE_URI"], url)
+
+
+class TestEnvironment(unittest.TestCase):
+
+    def test_settings_come_from_the_environment(self):
+        """Ensure the variables a process starts with become its app's values."""
+        config = config_in_child(
+            "project.config.DevelopmentConfig", DATABASE_URL=test_database_url(),
+            DATABASE_STATEMENT_TIMEOUT="250", GUNICORN_THREADS="6", DATABASE_FAST_PATH="off",
+            CORS_ORIGINS="https://a.example, https://b.example", TRUSTED_PROXY_HOPS="1")
+        self.assertEqual(config["SQLALCHEMY_DATABASE_URI"], test_database_url())
+        self.assertEqual(config["DATABASE_STATEMENT_TIMEOUT"], 250)
+        self.assertEqual(config["DATABASE_POOL_SIZE"], 6)
+        self.assertIs(config["DATABASE_FAST_PATH"], False)
+        self.assertEqual(config["CORS_ORIGINS"], ["https://a.example", "https://b.example"])
+        self.assertEqual(config["TRUSTED_PROXY_HOPS"], 1)
+
+    def test_defaults_without_the_environment(self):
+        """Ensure an environment without the service's variables gets its defaults."""
+        config = config_in_child("project.config.DevelopmentConfig")
+        self.assertEqual(config["SQLALCHEMY_DATABASE_URI"], DEFAULT_SQLITE_URL)
+        self.assertEqual(config["DATABASE_STATEMENT_TIMEOUT"], 5000)
+        self.assertEqual(config["DATABASE_POOL_SIZE"], DEFAULT_THREADS)
+        self.assertIs(config["DATABASE_FAST_PATH"], True)
+        self.assertEqual(config["CORS_ORIGINS"], "*")
 
 
 class TestFromObject(unittest.TestCase):
 
-    def test_values_are_real_however_loaded(self):
-        """Ensure from_object with a dotted path, the class or an instance gives values."""
+    def test_values_are_the_same_however_loaded(self):
+        """Ensure from_object with a dotted path, the class or an instance gives one config."""
         for config_class in CONFIG_CLASSES:
-            dotted = f"project.config.{config_class.__name__}"
-            for source in (dotted, config_class, config_class()):
-                with self.subTest(config=config_class.__name__, source=type(source)):
-                    config = Config(root_path=".")
-                    config.from_object(source)
-                    self.assertIn("SQLALCHEMY_DATABASE_URI", config)
-                    for key, value in config.items():
-                        self.assertNotIsInstance(value, (property, setting), key)
-
-    def test_values_follow_the_environment(self):
-        """Ensure a config read twice sees the environment of each moment."""
-        url = "postgresql://postgres@127.0.0.1:5432/somewhere_else"
-        with mock.patch.dict(os.environ, {"DATABASE_URL": url}):
-            self.assertEqual(DevelopmentConfig.SQLALCHEMY_DATABASE_URI, url)
-        self.assertEqual(DevelopmentConfig.SQLALCHEMY_DATABASE_URI, development_url())
+            loaded = []
+            for source in (f"project.config.{config_class.__name__}", config_class,
+                           config_class()):
+                config = Config(root_path=".")
+                config.from_object(source)
+                loaded.append(dict(config))
+            with self.subTest(config=config_class.__name__):
+                self.assertIn("SQLALCHEMY_DATABASE_URI", loaded[0])
+                self.assertEqual(loaded[1], loaded[0])
+                self.assertEqual(loaded[2], loaded[0])
 
 
 class LoadedOntoPrebuiltApp(TestCase):
@@ -131,15 +148,12 @@ class TestTestingLoaded(LoadedOntoPrebuiltApp):
 class TestProductionLoaded(LoadedOntoPrebuiltApp):
     settings = "project.config.ProductionConfig"
 
-    def create_app(self):
-        with mock.patch.dict(os.environ, {"SECRET_KEY": ""}):
-            return super().create_app()
-
     def test_production_values(self):
         """Ensure ProductionConfig loaded onto a built app keeps the course's secret."""
         # Only create_app refuses a production app without SECRET_KEY.
         self.assert_current_app_is_prebuilt()
-        self.assertEqual(self.app.config["SECRET_KEY"], "my_precious")
+        self.assertEqual(self.app.config["SECRET_KEY"],
+                         os.environ.get("SECRET_KEY") or "my_precious")
         self.assertFalse(self.app.config["TESTING"])
         self.assertFalse(self.app.config["DEBUG_TB_ENABLED"])
         self.assertIs(self.app.config["DEBUG"], False)

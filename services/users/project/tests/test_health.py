@@ -5,23 +5,23 @@ import os
 import tempfile
 import time
 import unittest
-from unittest import mock
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from project import create_app, db
+from project import db
+from project.api.store import query_path
+from project.config import TestingConfig
 from project.errors import DATABASE_UNAVAILABLE
 from project.tests.base import BaseTestCase, dispose_engines, test_database_url
-from project.tests.support import free_port
+from project.tests.support import app_with, free_port
 
 UNAVAILABLE = {"status": "error", "message": DATABASE_UNAVAILABLE}
 
 
-def app_with_test_database(url, **environment):
-    """Build a testing app whose database is `url`, with extra environment."""
-    with mock.patch.dict(os.environ, {"DATABASE_TEST_URL": url, **environment}):
-        return create_app("project.config.TestingConfig")
+def app_with_test_database(url, **settings):
+    """Build a testing app whose database is `url`, with extra settings."""
+    return app_with(TestingConfig, SQLALCHEMY_DATABASE_URI=url, **settings)
 
 
 class TestReadiness(BaseTestCase):
@@ -46,12 +46,17 @@ class TestReadiness(BaseTestCase):
         options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
         self.assertEqual(options["connect_timeout"], 3)
         self.assertNotIn("options", options)
-        in_transaction = db.session.execute(text("show statement_timeout")).scalar()
+        show = text("show statement_timeout")
+        self.assertEqual(db.session.execute(show).scalar(), "5s")
+        self.assertEqual(query_path().rows(show), [{"statement_timeout": "5s"}])
         db.session.remove()
-        with db.engine.connect() as connection:
-            session_value = connection.execute(text("show statement_timeout")).scalar()
-        self.assertEqual(in_transaction, "5s")
-        self.assertEqual(session_value, "0")
+        connection = db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("show statement_timeout")
+            self.assertEqual(cursor.fetchone(), ("0",))
+        finally:
+            connection.close()
 
 
 class TestDatabaseUnreachable(unittest.TestCase):
@@ -102,7 +107,7 @@ class TestStatementTimeout(BaseTestCase):
     def setUp(self):
         super().setUp()
         self.impatient = app_with_test_database(test_database_url(),
-                                                DATABASE_STATEMENT_TIMEOUT="300")
+                                                DATABASE_STATEMENT_TIMEOUT=300)
         self.locker = create_engine(test_database_url())
 
     def tearDown(self):

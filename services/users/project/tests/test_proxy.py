@@ -1,12 +1,11 @@
 """X-Forwarded-* headers are believed only when a proxy is configured."""
 
-import os
 import unittest
-from unittest import mock
 
 from flask import request
 
-from project import create_app
+from project.config import TestingConfig
+from project.tests.support import app_with
 
 
 def remote_view():
@@ -16,8 +15,7 @@ def remote_view():
 class TestTrustedProxy(unittest.TestCase):
 
     def remote_seen(self, hops):
-        with mock.patch.dict(os.environ, {"TRUSTED_PROXY_HOPS": hops}):
-            app = create_app("project.config.TestingConfig")
+        app = app_with(TestingConfig, TRUSTED_PROXY_HOPS=hops)
         app.add_url_rule("/remote", view_func=remote_view)
         headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https",
                    "X-Forwarded-Host": "users.example.com"}

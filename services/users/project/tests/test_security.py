@@ -8,28 +8,27 @@ from unittest import mock
 
 from sqlalchemy import text
 
-from project import create_app, db
+from project import db
+from project.config import DevelopmentConfig, ProductionConfig
 from project.tests.base import BaseTestCase, dispose_engines, test_database_url
+from project.tests.support import app_with
 
 SECRET_EMAIL = "secret.person@mherman.org"
 SERVER_ERROR = {"status": "error", "message": "Something went wrong. Please try again later."}
-DEBUG_ENVIRONMENT = {"FLASK_DEBUG": "1", "FLASK_ENV": "development", "DEBUG_TB_ENABLED": "1"}
+DEBUG_ENVIRONMENT = {"FLASK_DEBUG": "1", "FLASK_ENV": "development"}
 
 
-def production_app(**environment):
-    """Build a ProductionConfig app on the test database, with extra environment."""
-    settings = {"SECRET_KEY": "a-production-secret", "DATABASE_URL": test_database_url(),
-                **environment}
-    with mock.patch.dict(os.environ, settings):
-        return create_app("project.config.ProductionConfig")
+def production_app(**settings):
+    """Build a ProductionConfig app on the test database, with extra settings."""
+    return app_with(ProductionConfig, SECRET_KEY="a-production-secret",
+                    SQLALCHEMY_DATABASE_URI=test_database_url(), **settings)
 
 
-def app_with_origins(settings, origins):
-    environment = {} if origins is None else {"CORS_ORIGINS": origins}
-    if settings == "production":
-        return production_app(**environment)
-    with mock.patch.dict(os.environ, environment):
-        return create_app(settings)
+def app_with_origins(config_class, origins):
+    settings = {} if origins is None else {"CORS_ORIGINS": origins}
+    if config_class is ProductionConfig:
+        return production_app(**settings)
+    return app_with(config_class, **settings)
 
 
 def fail_with_sql():
@@ -103,21 +102,21 @@ class TestCorsOrigins(unittest.TestCase):
 
     def test_development_allows_every_origin(self):
         """Ensure development keeps the course's CORS: any origin may call the API."""
-        app = app_with_origins("project.config.DevelopmentConfig", None)
+        app = app_with_origins(DevelopmentConfig, None)
         self.assertIn(self.allowed_origin(app, "http://localhost:3000"),
                       ("*", "http://localhost:3000"))
 
     def test_production_allows_no_other_origin_by_default(self):
         """Ensure production without CORS_ORIGINS lets no other origin's page read answers."""
-        app = app_with_origins("production", None)
+        app = app_with_origins(ProductionConfig, None)
         self.assertIsNone(self.allowed_origin(app, "http://evil.example"))
 
     def test_configured_origins_only(self):
         """Ensure CORS_ORIGINS lists exactly the origins allowed, in any config."""
         origins = "https://users.example, https://admin.example"
-        for settings in ("production", "project.config.DevelopmentConfig"):
-            with self.subTest(settings=settings):
-                app = app_with_origins(settings, origins)
+        for config_class in (ProductionConfig, DevelopmentConfig):
+            with self.subTest(config=config_class.__name__):
+                app = app_with_origins(config_class, origins)
                 for origin in ("https://users.example", "https://admin.example"):
                     self.assertEqual(self.allowed_origin(app, origin), origin)
                 self.assertIsNone(self.allowed_origin(app, "https://evil.example"))
@@ -125,7 +124,7 @@ class TestCorsOrigins(unittest.TestCase):
 
     def test_preflight_for_configured_origin(self):
         """Ensure a configured origin's preflight for a JSON POST is allowed."""
-        app = app_with_origins("production", "https://users.example")
+        app = app_with_origins(ProductionConfig, "https://users.example")
         response = app.test_client().options("/users", headers={
             "Origin": "https://users.example",
             "Access-Control-Request-Method": "POST",
@@ -142,11 +141,9 @@ class TestProductionNeverDebugs(unittest.TestCase):
 
     def test_debug_environment_is_ignored(self):
         """Ensure FLASK_DEBUG and friends turn on neither debug mode nor the toolbar."""
-        environment = {"SECRET_KEY": "a-production-secret",
-                       "DATABASE_URL": test_database_url(), **DEBUG_ENVIRONMENT}
-        with mock.patch.dict(os.environ, environment):
+        with mock.patch.dict(os.environ, DEBUG_ENVIRONMENT):
             with self.assertLogs("project.security", "WARNING"):
-                app = create_app("project.config.ProductionConfig")
+                app = production_app()
             # `flask run` reads it after building the app to decide on Werkzeug's debugger.
             self.assertEqual(os.environ["FLASK_DEBUG"], "0")
         self.assertFalse(app.debug)
@@ -157,7 +154,7 @@ class TestProductionNeverDebugs(unittest.TestCase):
     def test_development_does_debug(self):
         """Ensure the check above can fail: development with FLASK_DEBUG does get the toolbar."""
         with mock.patch.dict(os.environ, DEBUG_ENVIRONMENT):
-            app = create_app("project.config.DevelopmentConfig")
+            app = app_with(DevelopmentConfig)
         self.assertTrue(app.debug)
         self.assertIn("debugtoolbar", app.blueprints)
 

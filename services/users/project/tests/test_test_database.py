@@ -11,10 +11,11 @@ from sqlalchemy.engine import make_url
 
 from project import create_app, db
 from project.commands import USERS_DIR
-from project.config import TestingConfig, same_database
+from project.config import DevelopmentConfig, ProductionConfig, TestingConfig
+from project.settings import SettingError, same_database
 from project.tests.base import (BaseTestCase, assert_test_database, dispose_engines,
                                 test_database_url)
-from project.tests.support import child_env, run_manage
+from project.tests.support import app_with, child_env, run_manage
 
 
 class TestTestDatabaseGuard(unittest.TestCase):
@@ -25,8 +26,7 @@ class TestTestDatabaseGuard(unittest.TestCase):
         Flask-SQLAlchemy 3 keeps the engine made at init_app, so the course's pattern
         (TestingConfig loaded onto a development app) would drop development tables.
         """
-        with mock.patch.dict(os.environ, {"DATABASE_URL": "sqlite://"}):
-            app = create_app("project.config.DevelopmentConfig")
+        app = app_with(DevelopmentConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
         app.config.from_object(TestingConfig)
         with app.app_context():
             self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"], test_database_url())
@@ -45,8 +45,8 @@ class TestTestDatabaseGuard(unittest.TestCase):
 
     def test_refuses_test_url_equal_to_development_url(self):
         """Ensure DATABASE_TEST_URL pointing at DATABASE_URL is refused."""
+        app = create_app("project.config.TestingConfig")
         with mock.patch.dict(os.environ, {"DATABASE_URL": test_database_url()}):
-            app = create_app("project.config.TestingConfig")
             with app.app_context(), self.assertRaises(RuntimeError):
                 assert_test_database()
 
@@ -76,8 +76,7 @@ class TestDatabaseUrls(unittest.TestCase):
 
     def test_in_memory_sqlite_serves(self):
         """Ensure `sqlite://` (in memory) builds an engine and serves the API."""
-        with mock.patch.dict(os.environ, {"DATABASE_URL": "sqlite://"}):
-            app = create_app("project.config.DevelopmentConfig")
+        app = app_with(DevelopmentConfig, SQLALCHEMY_DATABASE_URI="sqlite://")
         with app.app_context():
             db.create_all()
             response = app.test_client().get("/users")
@@ -99,8 +98,7 @@ class TestDatabaseUrls(unittest.TestCase):
         for scheme in ("postgres", "postgresql"):
             raw = url.set(drivername=scheme).render_as_string(hide_password=False)
             with self.subTest(url=raw):
-                with mock.patch.dict(os.environ, {"DATABASE_URL": raw}):
-                    app = create_app("project.config.DevelopmentConfig")
+                app = app_with(DevelopmentConfig, SQLALCHEMY_DATABASE_URI=raw)
                 self.assertEqual(app.config["SQLALCHEMY_DATABASE_URI"], raw)
                 with app.app_context():
                     self.assertEqual(db.engine.dialect.driver, "psycopg2")
@@ -153,18 +151,26 @@ class TestEnsureDatabase(unittest.TestCase):
 class TestProductionRefusals(unittest.TestCase):
 
     def test_production_needs_secret_key(self):
-        """Ensure ProductionConfig refuses to start without SECRET_KEY."""
-        environment = {"DATABASE_URL": "postgresql://db/users_prod", "SECRET_KEY": ""}
-        with mock.patch.dict(os.environ, environment):
-            with self.assertRaisesRegex(RuntimeError, "SECRET_KEY"):
-                create_app("project.config.ProductionConfig")
+        """Ensure ProductionConfig refuses to start without SECRET_KEY, or with the course's."""
+        for secret in ("", "my_precious"):
+            with self.subTest(secret=secret):
+                with self.assertRaisesRegex(SettingError, "^SECRET_KEY must be set"):
+                    app_with(ProductionConfig, SECRET_KEY=secret,
+                             SQLALCHEMY_DATABASE_URI="postgresql://db/users_prod")
 
     def test_production_needs_database_url(self):
         """Ensure ProductionConfig refuses to start without DATABASE_URL."""
-        with mock.patch.dict(os.environ, {"SECRET_KEY": "s"}):
-            os.environ.pop("DATABASE_URL", None)
-            with self.assertRaisesRegex(RuntimeError, "DATABASE_URL"):
-                create_app("project.config.ProductionConfig")
+        with self.assertRaisesRegex(SettingError, "^DATABASE_URL must be set"):
+            app_with(ProductionConfig, SECRET_KEY="s", SQLALCHEMY_DATABASE_URI=None)
+
+    def test_production_refusal_is_one_line(self):
+        """Ensure a production command without SECRET_KEY says so in one line."""
+        env = child_env(APP_SETTINGS="project.config.ProductionConfig",
+                        DATABASE_URL=test_database_url())
+        result = run_manage("seed_db", env=env)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr.strip(), "Error: SECRET_KEY must be set in the "
+                         "environment for this configuration.")
 
     def test_toolbar_only_in_development(self):
         """Ensure the debug toolbar is mounted in development only."""

@@ -48,6 +48,8 @@ SYNC_WORKERS = ["--workers", "2", "--worker-class", "sync", "--threads", "1"]
 # Environment the service reads; none of the caller's may leak into the servers.
 APP_ENV_NAMES = ("APP_SETTINGS", "DATABASE_URL", "SECRET_KEY", "FLASK_APP", "FLASK_DEBUG",
                  "COVERAGE_PROCESS_START")
+# The plain twin of the fast path (project.session_path): what the fast path saves.
+DEFAULT_VARIANTS = "session:DATABASE_FAST_PATH=off"
 RESULTS_START = "<!-- bench:results:start -->"
 RESULTS_END = "<!-- bench:results:end -->"
 MB = 1024 * 1024
@@ -186,9 +188,11 @@ def free_port():
 class Server:
     """A server of `app` from `chdir` on a free loopback port, started and stopped by PID."""
 
-    def __init__(self, name, app, chdir, database_url, log_dir):
+    def __init__(self, name, app, chdir, database_url, log_dir, env=None):
         self.name, self.app, self.chdir = name, app, chdir
         self.database_url = database_url
+        # Settings of this server's own, over the production environment.
+        self.env = dict(env or {})
         self.log_path = Path(log_dir) / f"{name}.log"
         self.process = None
         self.port = None
@@ -205,7 +209,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command(), cwd=self.chdir, stdout=log,
                                         stderr=subprocess.STDOUT,
-                                        env=service_env(self.database_url))
+                                        env=service_env(self.database_url, **self.env))
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -273,8 +277,8 @@ class Server:
 class GunicornServer(Server):
     """A gunicorn with the committed config plus `overrides`."""
 
-    def __init__(self, name, app, chdir, database_url, log_dir, overrides=()):
-        super().__init__(name, app, chdir, database_url, log_dir)
+    def __init__(self, name, app, chdir, database_url, log_dir, overrides=(), env=None):
+        super().__init__(name, app, chdir, database_url, log_dir, env)
         self.overrides = list(overrides)
 
     def command(self, *extra):
@@ -589,12 +593,26 @@ def tree_name(tree):
     return "service@" + (commit.stdout.strip() or Path(tree).name)
 
 
+def parse_variants(text):
+    """Read `name:VAR=value,VAR=value; ...` as [(name, {VAR: value})]; empty gives none."""
+    variants = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        name, _, settings = item.partition(":")
+        pairs = [pair.split("=", 1) for pair in settings.split(",") if pair.strip()]
+        if not re.fullmatch(r"[A-Za-z0-9-]+", name) or any(len(pair) != 2 for pair in pairs):
+            raise SystemExit(f"--variants: {item!r} is not name:VARIABLE=value[,...]")
+        variants.append((name, {key.strip(): value.strip() for key, value in pairs}))
+    return variants
+
+
 def render_trees(routes, results):
-    """Other checkouts' services in the same rounds: service/Flask floor, this tree's too."""
-    names = [name for name in results[routes[0].label] if name.startswith("service@")]
+    """Other checkouts' services, and this one's variants, in the same rounds."""
+    names = [name for name in results[routes[0].label] if name.startswith(("service@",
+                                                                           "service+"))]
     if not names:
         return []
-    lines = ["", "Other trees' services in the same rounds, service/Flask floor:", "",
+    lines = ["", "Other trees' services and this tree's variants (`service+name`, "
+             "`--variants`) in the same rounds, service/Flask floor:", "",
              "| Route | this tree | " + " | ".join(f"`{name}`" for name in names) + " |",
              "| --- | ---: | " + " | ".join("---:" for _ in names) + " |"]
     for route in routes:
@@ -730,6 +748,10 @@ def parse_args(argv=None):
     parser.add_argument("--tree", action="append", default=[], metavar="CHECKOUT",
                         help="another checkout whose service runs in the routes' rounds too, "
                              "e.g. a git worktree of an older commit (repeatable)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help="this tree's service with other settings in the routes' rounds "
+                             "too, as name:VARIABLE=value[,...] separated by ';'; empty skips "
+                             f"(default: {DEFAULT_VARIANTS})")
     parser.add_argument("--out", help="markdown file to write the results into")
     return parser.parse_args(argv)
 
@@ -767,6 +789,10 @@ def main(argv=None):
                                 Path(tree).resolve() / "services" / "users", database.url,
                                 log_dir, extra)
                  for tree in args.tree]
+        # This tree's service with other settings (the plain path, by default).
+        trees += [GunicornServer(f"service+{name}", *APPS["service"], database.url, log_dir,
+                                 extra, env)
+                  for name, env in parse_variants(args.variants)]
         settings = service.settings()
         granians = [GranianServer(f"{one.name}-granian", one.app, one.chdir, database.url,
                                   log_dir, settings["workers"], settings["threads"])

@@ -37,10 +37,12 @@ for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'
 done
 expect_row "POST /users" "$rps \| $rps \| \*\*$ratio\*\* \|" "two sync workers"
 grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row" >&2; exit 1; }
-trees=$(grep -A 8 "^Other trees' services in the same rounds" "$out")
+trees=$(grep -A 8 "^Other trees' services and this tree's variants" "$out")
 for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
-  # This tree, then the same checkout as service@<commit>: plain ratios, no failed answers.
-  grep -F "| \`$route\` |" <<<"$trees" | grep -qE "^\| \`[^\`]+\` \| $ratio \| $ratio \|$" \
+  # This tree, the same checkout as service@<commit>, then this tree on the session
+  # (the default variant): plain ratios, no failed answers.
+  grep -F "| \`$route\` |" <<<"$trees" \
+    | grep -qE "^\| \`[^\`]+\` \| $ratio \| $ratio \| $ratio \|$" \
     || { echo "bench smoke: no other trees' row for $route" >&2; exit 1; }
 done
 echo "bench smoke: table written with its gunicorn, granian and ratio rows;" \

@@ -3,13 +3,14 @@
 What it does: each SQLAlchemy Core statement of `project.api.store` is compiled once to
 psycopg2's SQL. A call runs that SQL on the cursor of a pooled connection that its
 thread keeps, in autocommit, after `SET LOCAL statement_timeout` in the same string
-(PostgreSQL runs the two as one implicit transaction), and returns the rows as dicts.
+(PostgreSQL runs the two as one implicit transaction), and returns the rows as psycopg2
+gives them, tuples.
 What fails leaves as the SQLAlchemy exception `db.session.execute` would raise.
 
-Why it exists: on the session, every call opens a transaction, checks a connection out
-of the pool and back in, sends BEGIN, SET LOCAL and COMMIT around the statement, and
-builds an execution context, a `Result` and `Row`s. For the API's one-row reads and
-writes that is most of what a request costs beyond a bare Flask app.
+Why it exists: on the session, every request checks a connection out of the pool and
+back in, sends BEGIN and SET LOCAL before its statement and ends the transaction after
+it, and builds an execution context, a `Result` and `Row`s. For the API's one-row reads
+and writes that is most of what a request costs beyond a bare Flask app.
 
 What removing it costs: DATABASE_FAST_PATH=off runs the same store functions on the
 session (`project.session_path`); docs/benchmarks.md has both paths' throughput, measured
@@ -44,19 +45,18 @@ class FastPath:
         self.kept = KeptConnection(engine)
 
     def rows(self, statement, **params):
-        """Run `statement` with `params`; return its rows as dicts (none for a write)."""
+        """Run `statement` with `params`; return its rows as tuples (none for a write)."""
         sql, values = self.compiled.get(statement) or self.compile(statement)
         try:
             with self.kept.connection().dbapi_connection.cursor() as cursor:
                 cursor.execute(sql, {**values, **params})
-                if cursor.description is None:
-                    return []
-                keys = [column.name for column in cursor.description]
-                return [dict(zip(keys, row)) for row in cursor.fetchall()]
+                return [] if cursor.description is None else cursor.fetchall()
         except psycopg2.Error as error:
             raise self.kept.failed(error, sql) from error
 
-    write = rows
+    def write(self, statement, **params):
+        """Run a write: it commits by itself, the connection being in autocommit."""
+        self.rows(statement, **params)
 
     def release(self):
         """Hand this thread's kept connection back to the pool."""
@@ -69,7 +69,7 @@ class FastPath:
         defaults of the columns a call leaves out; a call's own values go over them.
         """
         compiled = statement.compile(dialect=self.dialect)
-        refuse_conversions(statement, compiled)
+        refuse_other_types(statement, compiled)
         values = {**compiled.params, **insert_defaults(statement, compiled)}
         entry = self.compiled[statement] = (self.prefix + str(compiled), values)
         return entry
@@ -129,7 +129,7 @@ def hand_back(held):
         connection.invalidate()
 
 
-def refuse_conversions(statement, compiled):
+def refuse_other_types(statement, compiled):
     """Stop at a column of a type whose values psycopg2 might give otherwise than SQLAlchemy."""
     columns = list(statement.selected_columns) if isinstance(statement, Select) else []
     if isinstance(statement, Insert):

@@ -46,7 +46,8 @@ class SecurityHeaders:
 
     Added as plain pairs where the response starts, after Flask and Werkzeug have built
     their headers: an `after_request` hook adding them through Werkzeug's `Headers`
-    (which checks every value) was half of what a ping cost beyond a bare Flask app.
+    (which checks every value) cost a ping much of its margin over a bare Flask app
+    (docs/benchmarks.md).
     """
 
     def __init__(self, wsgi_app, toolbar):

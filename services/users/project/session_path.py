@@ -12,8 +12,8 @@ class SessionPath:
     """Run Core statements with `db.session.execute`."""
 
     def rows(self, statement, **params):
-        """Run a read; return its rows as dicts."""
-        return [dict(row) for row in db.session.execute(statement, params).mappings()]
+        """Run a read; return its rows as tuples."""
+        return [tuple(row) for row in db.session.execute(statement, params)]
 
     def write(self, statement, **params):
         """Run a write and commit it; a write that fails is rolled back."""

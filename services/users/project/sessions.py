@@ -7,8 +7,9 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     """Skip building the cookie signer when there is no session cookie to read.
 
     Only the page's flash messages use the session, yet Flask opens one for every
-    request, and making the signer cost a fifth of an API ping. A request without the
-    cookie gets an empty session, exactly as Flask would give it; saving works as before.
+    request, and making the signer is a large part of what an API ping costs
+    (docs/benchmarks.md). A request without the cookie gets an empty session, exactly as
+    Flask would give it; saving works as before.
     """
 
     def open_session(self, app, request):
@@ -20,8 +21,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         """Send nothing for a session that was neither read nor changed and holds nothing.
 
         Flask would send nothing for it either, but only after working out every cookie
-        setting from the config: on an API request that was about 1% of its instructions
-        (callgrind, docs/benchmarks.md).
+        setting from the config, on every API request.
         """
         if session or session.modified or session.accessed:
             super().save_session(app, session, response)

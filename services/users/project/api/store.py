@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from project.api.models import PUBLIC_FIELDS, User
+from project.api.models import PUBLIC_FIELDS, User, user_json
 from project.errors import APIError
 
 # Where `create_app` keeps the app's query path (`register_query_path`).
@@ -73,12 +73,12 @@ def find_user(user_id):
     if not 1 <= number <= MAX_USER_ID:
         return None
     found = query_path().rows(USER_BY_ID, id=number)
-    return found[0] if found else None
+    return user_json(found[0]) if found else None
 
 
 def all_users():
     """Return every user, ordered by id, as `User.to_json` shows them."""
-    return query_path().rows(ALL_USERS)
+    return [user_json(row) for row in query_path().rows(ALL_USERS)]
 
 
 def user_batches(size):
@@ -91,7 +91,7 @@ def user_batches(size):
     path = query_path()
     after = 0
     while True:
-        batch = path.rows(USERS_AFTER, after=after, size=size)
+        batch = [user_json(row) for row in path.rows(USERS_AFTER, after=after, size=size)]
         if batch:
             yield batch
         if len(batch) < size:

@@ -69,7 +69,7 @@ def clean_text(field, value):
 def check_email_shape(email):
     """Refuse an address email-validator refuses, with its reason.
 
-    Checking a domain is most of what validating an address costs (it was a tenth of a
+    Checking a domain is most of what validating an address costs (a measurable part of a
     new user's throughput), and addresses share their domains: for a plain local part,
     the verdict on the domain, worked out once, is the verdict on the address.
     """

@@ -15,12 +15,13 @@ from sqlalchemy.pool import NullPool
 
 from project import db
 from project.api import store
+from project.api.store import QUERY_PATH
 from project.config import TestingConfig
 from project.fast_path import FastPath
 from project.session_path import SessionPath
 from project.settings import SettingError
 from project.tests.base import BaseTestCase, test_database_url
-from project.tests.support import app_with, free_port
+from project.tests.support import app_with, child_env, free_port, run_manage
 from project.tests.utils import add_user
 
 BACKEND_PID = text("select pg_backend_pid() as pid")
@@ -46,7 +47,7 @@ class FastPathTestCase(BaseTestCase):
         self.addCleanup(self.admin.dispose)
 
     def backend_pid(self):
-        return self.fast.rows(BACKEND_PID)[0]["pid"]
+        return self.fast.rows(BACKEND_PID)[0][0]
 
     def terminate(self, pid):
         """End server process `pid` from another connection; return once it has exited."""
@@ -93,17 +94,16 @@ class TestSameAnswersAsTheSession(FastPathTestCase):
     def test_read_by_id(self):
         """Ensure a read by id gives the row as the session gives it, booleans as booleans."""
         found = self.assert_same_rows(store.USER_BY_ID, id=2)
-        self.assertEqual(found, [{"id": 2, "username": "sam", "email": "sam@mherman.org",
-                                  "active": False}])
-        self.assertIs(found[0]["active"], False)
+        self.assertEqual(found, [(2, "sam", "sam@mherman.org", False)])
+        self.assertIs(found[0][3], False)
 
     def test_reads_with_their_own_values(self):
         """Ensure a keyset batch, every user, and a LIMIT the statement holds read alike."""
         batch = self.assert_same_rows(store.USERS_AFTER, after=1, size=1)
-        self.assertEqual([row["username"] for row in batch], ["sam"])
+        self.assertEqual([row[1] for row in batch], ["sam"])
         self.assertEqual(len(self.assert_same_rows(store.ALL_USERS)), 3)
         self.assertEqual(self.assert_same_rows(store.EMAIL_TAKEN, email="sam@mherman.org"),
-                         [{"id": 2}])
+                         [(2,)])
 
     def test_nothing_found(self):
         """Ensure a read that finds nothing is an empty list on both paths."""
@@ -111,8 +111,7 @@ class TestSameAnswersAsTheSession(FastPathTestCase):
 
     def test_insert_takes_the_column_default_and_lasts(self):
         """Ensure an insert sends the column's default and is committed by itself."""
-        self.assertEqual(self.fast.write(store.INSERT_USER, username="new",
-                                         email="new@mherman.org"), [])
+        self.fast.write(store.INSERT_USER, username="new", email="new@mherman.org")
         with db.engine.connect() as connection:
             active = connection.execute(
                 text("select active from users where username = 'new'")).scalar_one()
@@ -132,7 +131,7 @@ class TestStatementTimeout(FastPathTestCase):
 
     def test_timeout_applies_to_its_statement_only(self):
         """Ensure SET LOCAL reaches the statement alone, on a connection in autocommit."""
-        self.assertEqual(self.fast.rows(STATEMENT_TIMEOUT), [{"value": "5s"}])
+        self.assertEqual(self.fast.rows(STATEMENT_TIMEOUT), [("5s",)])
         raw = self.fast.kept.connection().dbapi_connection
         self.assertIs(raw.autocommit, True)
         with raw.cursor() as cursor:
@@ -147,7 +146,7 @@ class TestStatementTimeout(FastPathTestCase):
         with self.assertRaisesRegex(OperationalError, "statement timeout"):
             impatient.rows(text("select pg_sleep(2)"))
         self.assertLess(time.monotonic() - started, 1.5)
-        self.assertEqual(impatient.rows(text("select 1 as one")), [{"one": 1}])
+        self.assertEqual(impatient.rows(text("select 1 as one")), [(1,)])
 
 
 class TestKeptConnections(FastPathTestCase):
@@ -207,7 +206,7 @@ class TestClosedConnections(FastPathTestCase):
         add_user("michael", "michael@mherman.org")
         stale = self.backend_pid()
         self.terminate(stale)
-        self.assertEqual(self.fast.rows(store.USER_BY_ID, id=1)[0]["username"], "michael")
+        self.assertEqual(self.fast.rows(store.USER_BY_ID, id=1)[0][1], "michael")
         self.assertNotEqual(self.backend_pid(), stale)
         self.assertEqual(db.engine.pool.checkedout(), 1)
 
@@ -286,12 +285,37 @@ class TestANewColumn(FastPathTestCase):
                         name="ann", password="hash")
         statement = select(self.people).where(self.people.c.name == bindparam("name"))
         found = self.fast.rows(statement, name="ann")
-        self.assertEqual(found, [{"id": 1, "name": "ann", "password": "hash", "kind": "person"}])
+        self.assertEqual(found, [(1, "ann", "hash", "person")])
         self.assertEqual(found, SessionPath().rows(statement, name="ann"))
         db.session.remove()
 
 
-class TestPoolForTheThreads(unittest.TestCase):
+class TestChoosingThePath(unittest.TestCase):
+
+    def query_path(self, **settings):
+        app = app_with(TestingConfig, **settings)
+        path = app.extensions[QUERY_PATH]
+        with app.app_context():
+            self.addCleanup(path.release)
+        return path
+
+    def test_fast_path_on_postgresql_unless_off(self):
+        """Ensure DATABASE_FAST_PATH picks the fast path on PostgreSQL, and off the session."""
+        self.assertIsInstance(self.query_path(DATABASE_FAST_PATH="on"), FastPath)
+        self.assertIsInstance(self.query_path(DATABASE_FAST_PATH="off"), SessionPath)
+
+    def test_sqlite_always_uses_the_session(self):
+        """Ensure SQLite, which the fast path does not drive, runs on the session."""
+        path = self.query_path(SQLALCHEMY_DATABASE_URI="sqlite://", DATABASE_FAST_PATH="on")
+        self.assertIsInstance(path, SessionPath)
+
+    def test_bad_switch_is_one_line(self):
+        """Ensure a DATABASE_FAST_PATH that is neither on nor off stops a command with one line."""
+        result = run_manage("seed_db", env=child_env(DATABASE_URL=test_database_url(),
+                                                     DATABASE_FAST_PATH="fast"))
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr.strip(),
+                         "Error: DATABASE_FAST_PATH must be on or off, not 'fast'.")
 
     def test_pool_smaller_than_the_threads_is_refused(self):
         """Ensure the fast path refuses a pool with fewer connections than threads."""

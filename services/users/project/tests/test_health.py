@@ -48,7 +48,7 @@ class TestReadiness(BaseTestCase):
         self.assertNotIn("options", options)
         show = text("show statement_timeout")
         self.assertEqual(db.session.execute(show).scalar(), "5s")
-        self.assertEqual(query_path().rows(show), [{"statement_timeout": "5s"}])
+        self.assertEqual(query_path().rows(show), [("5s",)])
         db.session.remove()
         connection = db.engine.raw_connection()
         try:

@@ -5,6 +5,7 @@ that way).
 """
 
 import os
+import sys
 
 bind = "0.0.0.0:5000"
 # Two workers suit a small container; set WEB_CONCURRENCY to scale with its CPUs.
@@ -24,3 +25,19 @@ errorlog = "-"
 worker_tmp_dir = "/dev/shm"
 # The control socket would live under $HOME, which the production user does not have.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Check the settings once, in the master, before any worker starts.
+
+    A worker that stops on a bad setting is only started again by gunicorn, for ever;
+    the master stopping here ends gunicorn with the one-line error manage.py gives. The
+    app built here is thrown away: each worker builds its own from manage:app.
+    """
+    from project import create_app
+    from project.settings import SettingError
+
+    try:
+        create_app()
+    except SettingError as error:
+        sys.exit(f"Error: {error}")

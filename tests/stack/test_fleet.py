@@ -2,9 +2,11 @@
 
 Five instances of four gunicorn workers (the default threads and pool: four each), under
 load on all five at once, straight to PostgreSQL as users_service and then through
-PgBouncer: every answer, and the most connections the role held, are recorded. Then one
-instance whose pool is smaller than its threads, with its one connection held behind a
-lock: the requests that wait for it get the JSend 503, and no worker dies.
+PgBouncer: every answer, and the most connections the role held, are recorded. Then a
+pool smaller than the threads: on the fast path, where each thread keeps a connection,
+gunicorn refuses it and stops with one line; on the plain path (DATABASE_FAST_PATH=off),
+with its one connection held behind a lock, the requests that wait for it get the JSend
+503, and no worker dies.
 The database side is topology.py's: the init files, the one-shot migration, pgbouncer.
 """
 
@@ -110,10 +112,25 @@ def test_five_instances_of_four_workers_answer_every_request(topology, via, meas
     assert 0 < sampler.peak <= budget < MAX_CONNECTIONS
 
 
+def test_the_fast_path_refuses_a_pool_smaller_than_its_threads(topology):
+    """Ensure gunicorn stops at once with one line, rather than starting workers for ever."""
+    process = topology.start_replica("fast-pool-of-one", f"127.0.0.1:{free_port()}",
+                                     WEB_CONCURRENCY="1", DATABASE_POOL_SIZE="1")
+    try:
+        returncode = process.wait(timeout=60)
+    finally:
+        topology.processes.stop(process)
+    log = Processes.log(process)
+    assert returncode == 1, log
+    assert log.count("Error: DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW (1) must be at "
+                     f"least GUNICORN_THREADS ({POOL})") == 1, log
+    assert "Booting worker" not in log and "Traceback" not in log, log
+
+
 def test_a_request_waits_a_bounded_time_for_a_pooled_connection(topology, measured):
     """Ensure requests beyond a held pool get the JSend 503 after the pool timeout, no crash."""
     (instance,) = start_instances(topology, "pool-of-one", 1, WEB_CONCURRENCY="1",
-                                  DATABASE_POOL_SIZE="1")
+                                  DATABASE_POOL_SIZE="1", DATABASE_FAST_PATH="off")
     try:
         path = f"/users/{add_user(topology, instance.url, 'pool-of-one')}"
         workers = child_pids(instance.pid)

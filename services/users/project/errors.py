@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 
 SOMETHING_WENT_WRONG = "Something went wrong. Please try again later."
 DATABASE_UNAVAILABLE = "The database is unavailable. Please try again later."
+DATABASE_READ_ONLY = "The database does not accept writes right now. Please try again later."
+# SQLSTATE 25006: a standby not yet promoted, or default_transaction_read_only on.
+READ_ONLY_SQL_TRANSACTION = "25006"
 # Seconds a client should wait before asking again when the database is away.
 RETRY_AFTER = "5"
 
@@ -61,14 +64,27 @@ def is_database_unavailable(error):
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
+def is_database_read_only(error):
+    """Say whether the database refused a write because it is read-only for now."""
+    return getattr(getattr(error, "orig", None), "pgcode", None) == READ_ONLY_SQL_TRANSACTION
+
+
 def handle_database_error(error):
     roll_back()
+    if is_database_read_only(error):
+        log.warning("Database read-only: %s", describe_failure(error))
+        return unavailable(DATABASE_READ_ONLY)
     if not is_database_unavailable(error):
         log.error("Unhandled database error: %s\n%s", describe_failure(error),
                   "".join(traceback.format_tb(error.__traceback__)))
         return jsend("error", SOMETHING_WENT_WRONG, 500)
     log.warning("Database unavailable: %s", describe(error))
-    response = jsend("error", DATABASE_UNAVAILABLE, 503)
+    return unavailable(DATABASE_UNAVAILABLE)
+
+
+def unavailable(message):
+    """The JSend 503 for a database fault that passes: ask again after RETRY_AFTER."""
+    response = jsend("error", message, 503)
     response.headers["Retry-After"] = RETRY_AFTER
     return response
 

@@ -23,8 +23,8 @@ OTHER_BACKENDS = text("select pid from pg_stat_activity where datname = current_
                       "and pid <> pg_backend_pid() and backend_type = 'client backend'")
 
 
-class TestClosedConnections(BaseTestCase):
-    """PostgreSQL ends the app's connections (as a restart would); the next request is fine."""
+class AppConnectionsTestCase(BaseTestCase):
+    """Tests that end the app's connections from a session of their own."""
 
     def setUp(self):
         super().setUp()
@@ -49,6 +49,10 @@ class TestClosedConnections(BaseTestCase):
         """Have the app hold connections, as a serving worker does."""
         self.assertEqual(self.client.get("/users").status_code, 200)
         db.session.remove()
+
+
+class TestClosedConnections(AppConnectionsTestCase):
+    """PostgreSQL ends the app's connections (as a restart would); the next request is fine."""
 
     def test_read_after_connections_closed(self):
         """Ensure a read gets a live connection, not a 503, after the server closed them."""
@@ -76,6 +80,49 @@ class TestClosedConnections(BaseTestCase):
         self.terminate_the_apps_connections()
         self.assertEqual(self.client.get("/users/ready").status_code, 200)
         self.assertEqual(add_user("fletcher", "fletcher@notreal.com").username, "fletcher")
+
+
+class TestReadOnlyDatabase(AppConnectionsTestCase):
+    """The database refuses writes for a while (a standby not yet promoted): 503, reads go on."""
+
+    def set_read_only(self, read_only):
+        """Make the test database's new sessions read-only (or not); end the app's old ones."""
+        name = self.admin.url.database
+        setting = "= on" if read_only else "TO DEFAULT"
+        with self.admin.connect() as connection:
+            # This session began under the setting too.
+            connection.execute(text("SET default_transaction_read_only = off"))
+            connection.execute(text(
+                f'ALTER DATABASE "{name}" SET default_transaction_read_only {setting}'))
+        # The test's app context keeps its session between requests; a worker's does not.
+        db.session.remove()
+        self.terminate_the_apps_connections()
+
+    def test_writes_get_503_and_reads_200_until_writable_again(self):
+        """Ensure a read-only database gives writes its JSend 503, reads and readiness 200."""
+        user_id = add_user("michael", "michael@mherman.org").id
+        self.warm_up()
+        self.set_read_only(True)
+        try:
+            with self.assertLogs("project.errors", "WARNING") as logged:
+                refused = self.client.post("/users", json={"username": "fletcher",
+                                                           "email": "fletcher@notreal.com"})
+            read = self.client.get(f"/users/{user_id}")
+            ready = self.client.get("/users/ready")
+        finally:
+            self.set_read_only(False)
+        self.assertEqual((refused.status_code, refused.headers["Retry-After"]), (503, "5"))
+        self.assertEqual(refused.get_json(), {
+            "status": "error",
+            "message": "The database does not accept writes right now. Please try again later."})
+        self.assertIn("SQLSTATE 25006", logged.output[0])
+        self.assertNotIn("fletcher", "".join(logged.output))
+        self.assertEqual(read.status_code, 200)
+        self.assertEqual(ready.status_code, 200)
+        added = self.client.post("/users", json={"username": "fletcher",
+                                                 "email": "fletcher@notreal.com"})
+        self.assertEqual(added.status_code, 201)
+        self.assertEqual(len(self.client.get("/users").get_json()["data"]["users"]), 2)
 
 
 class TestPoolBudget(unittest.TestCase):

@@ -1,12 +1,13 @@
-"""PostgreSQL restarted under load behind PgBouncer (the committed pgbouncer.ini).
+"""PostgreSQL and PgBouncer restarted under load (the committed pgbouncer.ini).
 
 One replica of two workers through PgBouncer, eight clients reading and adding users;
-`pg_ctl restart -m fast` on the private cluster. No answer may be a 500 or other than
+`pg_ctl restart -m fast` on the private cluster, or PgBouncer stopped with SIGINT (as
+`docker stop` sends it) or SIGKILL and started again. No answer may be a 500 or other than
 JSend, none slower than the service's and PgBouncer's timeouts, every 201 stored exactly
 once, and every request sent 2 s after PostgreSQL accepts connections again answers 2xx.
 """
 
-import json
+import signal
 import time
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from conftest import Processes, free_port
 from http_calls import request, request_json
 from load import Load, statuses
-from topology import Topology
+from topology import database_behind_pgbouncer
 
 READERS, WRITERS = 4, 4
 # PgBouncer's query_wait_timeout plus its query_timeout (pgbouncer.ini): the longest a
@@ -27,31 +28,49 @@ UNAVAILABLE = {"status": "error",
 
 @pytest.fixture(scope="module")
 def topology(compose, tmp_path_factory):
-    topology = Topology(compose, tmp_path_factory.mktemp("fault-logs"))
-    try:
-        topology.start_database()
-        topology.start_pgbouncer()
+    with database_behind_pgbouncer(compose, tmp_path_factory.mktemp("fault-logs")) as topology:
         yield topology
-    finally:
-        topology.stop()
 
 
 def test_postgres_restarted_under_load_behind_pgbouncer(topology, measured):
     """Ensure a restart costs only its own seconds: no 500, no lost write, 2xx within 2 s."""
-    replica = topology.start_replica("restart", f"127.0.0.1:{free_port()}",
-                                     WEB_CONCURRENCY="2")
+    def restart_postgres():
+        topology.cluster.restart()
+        return time.monotonic()
+
+    measured.update(under_load(topology, "restart", restart_postgres))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_pgbouncer_restarted_under_load(topology, measured, sig):
+    """Ensure PgBouncer stopped (as `docker stop` or a crash does) and started again costs
+    only its own seconds: no 500, no lost write, 2xx within 2 s of it listening again."""
+    def restart_pgbouncer():
+        process = topology.pgbouncer.process
+        process.send_signal(sig)
+        process.wait(timeout=30)
+        topology.pgbouncer.start(f"pgbouncer-after-{sig.name}")
+        return time.monotonic()
+
+    measured.update(under_load(topology, f"bouncer-{sig.name.lower()}", restart_pgbouncer))
+
+
+def under_load(topology, name, fault):
+    """Run `fault` (which returns when its component accepts connections again) under load
+    on a new replica, check every answer, and return the numbers."""
+    replica = topology.start_replica(name, f"127.0.0.1:{free_port()}", WEB_CONCURRENCY="2")
     topology.wait_for_replica(replica)
+    seed = f"{name}-seed"
     try:
         assert request_json(replica.url + "/users", "POST", {
-            "username": "restart-seed", "email": "restart-seed@fault.example"})[0] == 201
+            "username": seed, "email": f"{seed}@fault.example"})[0] == 201
         (row,) = topology.cluster.query(
-            "SELECT id FROM users WHERE username = 'restart-seed'", database="users_prod")
+            f"SELECT id FROM users WHERE username = '{seed}'", database="users_prod")
         with Load([replica.url], f"/users/{row[0]}", readers=READERS, writers=WRITERS,
-                  prefix="restart", request=request) as load:
+                  prefix=name, request=request) as load:
             time.sleep(2)
-            restarted = time.monotonic()
-            topology.cluster.restart()
-            accepting = time.monotonic()
+            faulted = time.monotonic()
+            accepting = fault()
             time.sleep(RECOVERED_WITHIN + 3)
         log = Processes.log(replica)
     finally:
@@ -69,14 +88,13 @@ def test_postgres_restarted_under_load_behind_pgbouncer(topology, measured):
     assert late and set(statuses(late)) <= {200, 201}, statuses(late)
     last_503 = max((answer.ended for answer in failed), default=accepting)
     created = [answer.username for answer in answers if answer.status == 201]
-    stored = [name for (name,) in topology.cluster.query(
-        "SELECT username FROM users WHERE username LIKE 'restart-%' "
-        "AND username <> 'restart-seed'", database="users_prod")]
+    stored = [username for (username,) in topology.cluster.query(
+        f"SELECT username FROM users WHERE username LIKE '{name}-%' "
+        f"AND username <> '{seed}'", database="users_prod")]
     assert sorted(set(created) - set(stored)) == []
     assert len(stored) == len(set(stored))
     assert "Traceback" not in log and "[ERROR]" not in log, log
-    measured.update(answers=len(answers), statuses=statuses(answers),
-                    seconds_down=round(accepting - restarted, 2),
-                    seconds_of_503_after_accepting=round(max(0, last_503 - accepting), 2),
-                    slowest_answer_s=round(slowest, 2), writes_lost=0,
-                    answers_500=0)
+    return dict(answers=len(answers), statuses=statuses(answers),
+                seconds_down=round(accepting - faulted, 2),
+                seconds_of_503_after_accepting=round(max(0, last_503 - accepting), 2),
+                slowest_answer_s=round(slowest, 2), writes_lost=0, answers_500=0)

@@ -20,7 +20,7 @@ from conftest import Processes, child_pids, free_port
 from http_calls import request, request_json
 from load import Load, statuses
 from scratch_postgres import ConnectionSampler, TableLock, psql_over_tcp
-from topology import PROD_ENV, SERVICE_ROLE, Topology
+from topology import PROD_ENV, SERVICE_ROLE, database_behind_pgbouncer
 
 INSTANCES = 5
 WORKERS = 4
@@ -41,13 +41,9 @@ UNAVAILABLE = {"status": "error",
 
 @pytest.fixture(scope="module")
 def topology(compose, tmp_path_factory):
-    topology = Topology(compose, tmp_path_factory.mktemp("fleet-logs"), MAX_CONNECTIONS)
-    try:
-        topology.start_database()
-        topology.start_pgbouncer()
+    with database_behind_pgbouncer(compose, tmp_path_factory.mktemp("fleet-logs"),
+                                   MAX_CONNECTIONS) as topology:
         yield topology
-    finally:
-        topology.stop()
 
 
 def add_user(topology, url, username):

@@ -17,6 +17,7 @@
   user, bound by GUNICORN_CMD_ARGS to a loopback address.
 """
 
+import contextlib
 import shutil
 import time
 
@@ -198,3 +199,15 @@ class Topology:
         self.cluster.remove()
         if self.pgbouncer:
             self.pgbouncer.remove()
+
+
+@contextlib.contextmanager
+def database_behind_pgbouncer(compose, log_dir, max_connections=100):
+    """Yield a Topology with users-db migrated and pgbouncer in front; stop it all after."""
+    topology = Topology(compose, log_dir, max_connections)
+    try:
+        topology.start_database()
+        topology.start_pgbouncer()
+        yield topology
+    finally:
+        topology.stop()

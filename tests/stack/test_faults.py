@@ -1,4 +1,5 @@
-"""PostgreSQL and PgBouncer restarted under load (the committed pgbouncer.ini).
+"""PostgreSQL and PgBouncer restarted under load, and PostgreSQL turned read-only (the
+committed pgbouncer.ini).
 
 One replica of two workers through PgBouncer, eight clients reading and adding users;
 `pg_ctl restart -m fast` on the private cluster, or PgBouncer stopped with SIGINT (as
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import Processes, free_port
+from conftest import Processes, free_port, wait_until
 from http_calls import request, request_json
 from load import Load, statuses
 from topology import database_behind_pgbouncer
@@ -98,3 +99,46 @@ def under_load(topology, name, fault):
                 seconds_down=round(accepting - faulted, 2),
                 seconds_of_503_after_accepting=round(max(0, last_503 - accepting), 2),
                 slowest_answer_s=round(slowest, 2), writes_lost=0, answers_500=0)
+
+
+def test_read_only_postgres_refuses_writes_until_writable_again(topology):
+    """Ensure writes get the read-only 503, reads and readiness 200, and writes succeed
+    again once PostgreSQL is writable, without restarting the replica."""
+    replica = topology.start_replica("read-only", f"127.0.0.1:{free_port()}",
+                                     WEB_CONCURRENCY="2")
+    topology.wait_for_replica(replica)
+
+    def post(username):
+        return request_json(replica.url + "/users", "POST", {
+            "username": username, "email": f"{username}@fault.example"})
+
+    def refused_write(username):
+        answer = post(username)
+        return answer if answer[0] == 503 else None
+
+    def set_read_only(setting):
+        topology.cluster.psql("-c", f"ALTER SYSTEM SET default_transaction_read_only = {setting}")
+        topology.cluster.psql("-c", "SELECT pg_reload_conf()")
+
+    try:
+        assert post("read-only-before")[0] == 201
+        read_path = replica.url + "/users"
+        set_read_only("on")
+        # Each server process reads the reloaded setting before its next command.
+        refused = wait_until(lambda: refused_write("read-only-refused"), "a write refused", 10)
+        reads = [request_json(read_path)[0] for _ in range(20)]
+        ready = request_json(replica.url + "/users/ready")[0]
+        set_read_only("off")
+        wait_until(lambda: post("read-only-after")[0] == 201, "a write accepted again", 10)
+        log = Processes.log(replica)
+    finally:
+        set_read_only("off")
+        topology.processes.stop(replica)
+    assert refused[1] == {"status": "error", "message": "The database does not accept "
+                          "writes right now. Please try again later."}
+    assert reads == [200] * 20 and ready == 200
+    stored = topology.cluster.query("SELECT username FROM users WHERE username LIKE "
+                                    "'read-only-%' ORDER BY id", database="users_prod")
+    assert stored == [["read-only-before"], ["read-only-after"]]
+    assert "SQLSTATE 25006" in log and "fault.example" not in log, log
+    assert "Traceback" not in log, log

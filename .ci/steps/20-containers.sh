@@ -2,12 +2,13 @@
 # Containers without a Docker engine: the compose files, Dockerfiles, scripts, nginx confs
 # and .travis.yml through their checkers, then the production stack as processes on
 # loopback (tests/stack): PostgreSQL, the migration one-shot, Debian's pgbouncer (the
-# package services/pgbouncer/Dockerfile pins), gunicorn replicas and nginx.
+# package services/pgbouncer/Dockerfile pins), gunicorn replicas and nginx; nftables drops
+# packets to the private PostgreSQL for the half-open fault test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
 
-apt_install nginx shellcheck postgresql postgresql-client pgbouncer
+apt_install nginx shellcheck postgresql postgresql-client pgbouncer nftables
 venv .ci/venv-stack/tools python3 tests/stack/requirements.txt
 # The service as Dockerfile-prod installs it (runtime requirements only), from a Python
 # that the image's non-root user may run.

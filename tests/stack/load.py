@@ -29,10 +29,12 @@ class Answer:
 
 
 class Load:
-    """`readers` threads GET `read_path`, `writers` threads POST new users, until stopped."""
+    """`readers` threads GET `read_path`, `writers` threads POST new users, until stopped;
+    each waits `pause` s between its requests."""
 
-    def __init__(self, base_urls, read_path, readers, writers, prefix, request):
+    def __init__(self, base_urls, read_path, readers, writers, prefix, request, pause=0.0):
         self.base_urls = list(base_urls)
+        self.pause = pause
         self.read_path = read_path
         self.prefix = prefix
         self.request = request
@@ -69,6 +71,7 @@ class Load:
             sent += 1
             with self.lock:
                 self.answers.append(answer)
+            self.stopping.wait(self.pause)
 
     def send(self, method, url, username=None, payload=None):
         """Send one request; record its answer, or the socket error it ran into."""

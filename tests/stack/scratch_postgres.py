@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (IS_ROOT, USERS_DIR, as_user, free_port, run, scratch_dir, shown,
-                      wait_until)
+from conftest import (IS_ROOT, USERS_DIR, as_user, child_pids, free_port, run, scratch_dir,
+                      shown, wait_until)
 
 DB_DIR = USERS_DIR / "project" / "db"
 # What the database image copies into /docker-entrypoint-initdb.d (its Dockerfile).
@@ -83,6 +83,11 @@ class Cluster:
         """`pg_ctl restart -m fast`, as an operator runs it: same options, same log."""
         self.pg(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
                 "-m", "fast", "-w", "-t", "60", "restart")
+
+    def server_pids(self):
+        """Return the postmaster's pid and its children's: the whole running server."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        return [postmaster, *child_pids(postmaster)]
 
     def stop(self):
         if (self.data / "postmaster.pid").exists():

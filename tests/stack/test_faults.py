@@ -1,19 +1,24 @@
-"""PostgreSQL and PgBouncer restarted under load, and PostgreSQL turned read-only (the
-committed pgbouncer.ini).
+"""Faults a fleet meets, behind the committed pgbouncer.ini, under load.
 
-One replica of two workers through PgBouncer, eight clients reading and adding users;
-`pg_ctl restart -m fast` on the private cluster, or PgBouncer stopped with SIGINT (as
-`docker stop` sends it) or SIGKILL and started again. No answer may be a 500 or other than
-JSend, none slower than the service's and PgBouncer's timeouts, every 201 stored exactly
-once, and every request sent 2 s after PostgreSQL accepts connections again answers 2xx.
+One replica of two workers through PgBouncer, eight clients reading and adding users and
+a balancer's readiness probe; PostgreSQL restarted (`pg_ctl restart -m fast`), stopped for
+30 s, frozen for 20 s (SIGSTOP) or cut off for 20 s (its packets dropped), or PgBouncer
+stopped with SIGINT (as `docker stop` sends it) or SIGKILL and started again. No answer
+may be a 500 or other than JSend, none slower than PgBouncer's bounds, every 201 stored
+exactly once, and every request sent 2 s after the component is back answers 2xx.
+PostgreSQL turned read-only refuses writes with a 503 of its own until it is writable.
 """
 
+import contextlib
+import os
+import shutil
 import signal
 import time
+from dataclasses import dataclass
 
 import pytest
 
-from conftest import Processes, free_port, wait_until
+from conftest import Processes, free_port, run, shown, wait_until
 from http_calls import request, request_json
 from load import Load, statuses
 from topology import database_behind_pgbouncer
@@ -22,7 +27,13 @@ READERS, WRITERS = 4, 4
 # PgBouncer's query_wait_timeout plus its query_timeout (pgbouncer.ini): the longest a
 # request may wait on the database side, with a second for the rest.
 SLOWEST = 10 + 8 + 1
+# A thread for every client in each worker (gunicorn's gthread workers accept unevenly):
+# a request that waited for a busy thread would add that wait to its own.
+THREADS = READERS + WRITERS + 1
 RECOVERED_WITHIN = 2
+STOPPED_FOR = 30
+FROZEN_FOR = 20
+PROBE_INTERVAL = 0.2
 UNAVAILABLE = {"status": "error",
                "message": "The database is unavailable. Please try again later."}
 
@@ -33,13 +44,38 @@ def topology(compose, tmp_path_factory):
         yield topology
 
 
+@dataclass
+class Outage:
+    """When the component was certainly away (from, until; None where the fault does not
+    show it) and when it accepted connections again (monotonic seconds)."""
+
+    away: tuple[float, float] | None
+    back: float
+
+
 def test_postgres_restarted_under_load_behind_pgbouncer(topology, measured):
     """Ensure a restart costs only its own seconds: no 500, no lost write, 2xx within 2 s."""
     def restart_postgres():
         topology.cluster.restart()
-        return time.monotonic()
+        return Outage(None, time.monotonic())
 
     measured.update(under_load(topology, "restart", restart_postgres))
+
+
+def test_postgres_stopped_for_30_s_behind_pgbouncer(topology, measured):
+    """Ensure 30 s without PostgreSQL answer fast JSend 503s, readiness says not ready
+    throughout, and 2xx and ready come back within 2 s of PostgreSQL accepting again."""
+    def stop_postgres():
+        topology.cluster.stop()
+        stopped = time.monotonic()
+        time.sleep(STOPPED_FOR)
+        starting = time.monotonic()
+        topology.cluster.start(tcp=True)
+        return Outage((stopped, starting), time.monotonic())
+
+    numbers = under_load(topology, "stopped", stop_postgres)
+    assert numbers["readiness_while_down"] == {503: numbers["probes_while_down"]}, numbers
+    measured.update(numbers)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
@@ -51,15 +87,88 @@ def test_pgbouncer_restarted_under_load(topology, measured, sig):
         process.send_signal(sig)
         process.wait(timeout=30)
         topology.pgbouncer.start(f"pgbouncer-after-{sig.name}")
-        return time.monotonic()
+        return Outage(None, time.monotonic())
 
     measured.update(under_load(topology, f"bouncer-{sig.name.lower()}", restart_pgbouncer))
 
 
+def test_postgres_frozen_for_20_s_behind_pgbouncer(topology, measured):
+    """Ensure a PostgreSQL that stops answering (SIGSTOP on the postmaster and every
+    backend) holds no request past PgBouncer's bounds, and 2xx is back within 2 s of
+    SIGCONT."""
+    def freeze_postgres():
+        frozen = topology.cluster.server_pids()
+        signal_all(frozen, signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            time.sleep(FROZEN_FOR)
+        finally:
+            resuming = time.monotonic()
+            signal_all(frozen, signal.SIGCONT)
+        return Outage((stopped, resuming), time.monotonic())
+
+    measured.update(under_load(topology, "frozen", freeze_postgres))
+
+
+def test_packets_to_postgres_dropped_for_20_s_behind_pgbouncer(topology, measured):
+    """Ensure connections that go half-open (every packet to and from PostgreSQL's port
+    dropped on loopback, nftables) hold no request past PgBouncer's bounds, and 2xx is
+    back within 2 s of the packets flowing again."""
+    def drop_packets():
+        with DroppedPackets(topology.cluster.port):
+            dropping = time.monotonic()
+            time.sleep(FROZEN_FOR)
+            flowing = time.monotonic()
+        return Outage((dropping, flowing), time.monotonic())
+
+    measured.update(under_load(topology, "half-open", drop_packets))
+
+
+def signal_all(pids, sig):
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+class DroppedPackets:
+    """Drop every TCP packet to or from `port` on this host (an nftables table of the
+    test's own, removed when the block ends): the network between PgBouncer and
+    PostgreSQL failing without either end closing its connections."""
+
+    TABLE = "stack_test_faults"
+
+    def __init__(self, port):
+        self.port = port
+
+    def nft(self, *args, check=True):
+        result = run(["nft", *args])
+        assert not check or result.returncode == 0, shown(result)
+
+    def __enter__(self):
+        if not shutil.which("nft"):
+            pytest.fail("nft is not installed (Debian package nftables, "
+                        ".ci/steps/20-containers.sh)")
+        self.nft("delete", "table", "inet", self.TABLE, check=False)
+        for command in (
+                ["add", "table", "inet", self.TABLE],
+                ["add", "chain", "inet", self.TABLE, "output",
+                 "{ type filter hook output priority 0 ; }"],
+                ["add", "rule", "inet", self.TABLE, "output", "tcp", "dport", str(self.port),
+                 "drop"],
+                ["add", "rule", "inet", self.TABLE, "output", "tcp", "sport", str(self.port),
+                 "drop"]):
+            self.nft(*command)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.nft("delete", "table", "inet", self.TABLE)
+
+
 def under_load(topology, name, fault):
-    """Run `fault` (which returns when its component accepts connections again) under load
-    on a new replica, check every answer, and return the numbers."""
-    replica = topology.start_replica(name, f"127.0.0.1:{free_port()}", WEB_CONCURRENCY="2")
+    """Run `fault` (which returns its Outage) under load on a new replica, with its
+    readiness probed all along; check every answer and return the numbers."""
+    replica = topology.start_replica(name, f"127.0.0.1:{free_port()}", WEB_CONCURRENCY="2",
+                                     GUNICORN_THREADS=str(THREADS))
     topology.wait_for_replica(replica)
     seed = f"{name}-seed"
     try:
@@ -68,10 +177,11 @@ def under_load(topology, name, fault):
         (row,) = topology.cluster.query(
             f"SELECT id FROM users WHERE username = '{seed}'", database="users_prod")
         with Load([replica.url], f"/users/{row[0]}", readers=READERS, writers=WRITERS,
-                  prefix=name, request=request) as load:
+                  prefix=name, request=patient_request) as load, \
+                ReadinessProbe(replica.url) as probe:
             time.sleep(2)
             faulted = time.monotonic()
-            accepting = fault()
+            outage = fault()
             time.sleep(RECOVERED_WITHIN + 3)
         log = Processes.log(replica)
     finally:
@@ -83,11 +193,19 @@ def under_load(topology, name, fault):
     assert all(answer.json == UNAVAILABLE for answer in failed)
     assert all(answer.json["status"] == "success" for answer in answers
                if answer.status in (200, 201))
-    slowest = max(answer.ended - answer.started for answer in answers)
-    assert slowest < SLOWEST, slowest
-    late = load.between(accepting + RECOVERED_WITHIN)
+    slowest = max(answer.ended - answer.started for answer in answers + probe.answers)
+    assert slowest < SLOWEST, [(answer.method, answer.url, answer.status,
+                                round(answer.started - faulted, 2),
+                                round(answer.ended - answer.started, 2))
+                               for answer in answers + probe.answers
+                               if answer.ended - answer.started >= SLOWEST]
+    late = load.between(outage.back + RECOVERED_WITHIN)
     assert late and set(statuses(late)) <= {200, 201}, statuses(late)
-    last_503 = max((answer.ended for answer in failed), default=accepting)
+    assert all(answer.json == UNAVAILABLE for answer in probe.answers if answer.status != 200)
+    ready_again = [answer.status for answer in probe.answers
+                   if answer.started >= outage.back + RECOVERED_WITHIN]
+    assert ready_again and set(ready_again) == {200}, ready_again
+    last_503 = max((answer.ended for answer in failed), default=outage.back)
     created = [answer.username for answer in answers if answer.status == 201]
     stored = [username for (username,) in topology.cluster.query(
         f"SELECT username FROM users WHERE username LIKE '{name}-%' "
@@ -95,10 +213,41 @@ def under_load(topology, name, fault):
     assert sorted(set(created) - set(stored)) == []
     assert len(stored) == len(set(stored))
     assert "Traceback" not in log and "[ERROR]" not in log, log
-    return dict(answers=len(answers), statuses=statuses(answers),
-                seconds_down=round(accepting - faulted, 2),
-                seconds_of_503_after_accepting=round(max(0, last_503 - accepting), 2),
-                slowest_answer_s=round(slowest, 2), writes_lost=0, answers_500=0)
+    numbers = dict(answers=len(answers), statuses=statuses(answers),
+                   seconds_down=round(outage.back - faulted, 2),
+                   seconds_of_503_after_back=round(max(0, last_503 - outage.back), 2),
+                   slowest_answer_s=round(slowest, 2), writes_lost=0, answers_500=0)
+    if outage.away is not None:
+        # Probes sent once the component was gone, and answered before it could be back.
+        while_down = [answer for answer in probe.answers
+                      if outage.away[0] <= answer.started and answer.ended < outage.away[1]]
+        numbers.update(probes_while_down=len(while_down),
+                       readiness_while_down=statuses(while_down))
+    return numbers
+
+
+def patient_request(url, method="GET", body=None, headers=None):
+    """The load's request: a client that waits longer than any bound on the server side."""
+    return request(url, method, body, headers, timeout=2 * SLOWEST)
+
+
+class ReadinessProbe:
+    """Ask `GET /users/ready` every PROBE_INTERVAL s, as a balancer does, until stopped."""
+
+    def __init__(self, base_url):
+        self.load = Load([base_url], "/users/ready", readers=1, writers=0, prefix="probe",
+                         request=patient_request, pause=PROBE_INTERVAL)
+
+    def __enter__(self):
+        self.load.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.load.__exit__(*exc_info)
+
+    @property
+    def answers(self):
+        return self.load.answers
 
 
 def test_read_only_postgres_refuses_writes_until_writable_again(topology):

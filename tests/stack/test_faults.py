@@ -27,6 +27,9 @@ READERS, WRITERS = 4, 4
 # PgBouncer's query_wait_timeout plus its query_timeout (pgbouncer.ini): the longest a
 # request may wait on the database side, with a second for the rest.
 SLOWEST = 10 + 8 + 1
+# Straight to PostgreSQL, a half-open connection is given up after the service's TCP user
+# timeout (5 s, settings.py), and a new one after its connect timeout (3 s).
+SLOWEST_DIRECT = 5 + 3 + 1
 # A thread for every client in each worker (gunicorn's gthread workers accept unevenly):
 # a request that waited for a busy thread would add that wait to its own.
 THREADS = READERS + WRITERS + 1
@@ -110,10 +113,12 @@ def test_postgres_frozen_for_20_s_behind_pgbouncer(topology, measured):
     measured.update(under_load(topology, "frozen", freeze_postgres))
 
 
-def test_packets_to_postgres_dropped_for_20_s_behind_pgbouncer(topology, measured):
+@pytest.mark.parametrize("via", ["pgbouncer", "direct"])
+def test_packets_to_postgres_dropped_for_20_s(topology, measured, via):
     """Ensure connections that go half-open (every packet to and from PostgreSQL's port
-    dropped on loopback, nftables) hold no request past PgBouncer's bounds, and 2xx is
-    back within 2 s of the packets flowing again."""
+    dropped on loopback, nftables) hold no request past the bounds (PgBouncer's, or the
+    service's TCP user timeout straight to PostgreSQL), and 2xx is back within 2 s of
+    the packets flowing again."""
     def drop_packets():
         with DroppedPackets(topology.cluster.port):
             dropping = time.monotonic()
@@ -121,7 +126,8 @@ def test_packets_to_postgres_dropped_for_20_s_behind_pgbouncer(topology, measure
             flowing = time.monotonic()
         return Outage((dropping, flowing), time.monotonic())
 
-    measured.update(under_load(topology, "half-open", drop_packets))
+    slowest = SLOWEST if via == "pgbouncer" else SLOWEST_DIRECT
+    measured.update(under_load(topology, f"half-open-{via}", drop_packets, via, slowest))
 
 
 def signal_all(pids, sig):
@@ -164,11 +170,12 @@ class DroppedPackets:
         self.nft("delete", "table", "inet", self.TABLE)
 
 
-def under_load(topology, name, fault):
-    """Run `fault` (which returns its Outage) under load on a new replica, with its
-    readiness probed all along; check every answer and return the numbers."""
-    replica = topology.start_replica(name, f"127.0.0.1:{free_port()}", WEB_CONCURRENCY="2",
-                                     GUNICORN_THREADS=str(THREADS))
+def under_load(topology, name, fault, via="pgbouncer", slowest_allowed=SLOWEST):
+    """Run `fault` (which returns its Outage) under load on a new replica connecting
+    `via` PgBouncer or direct, with its readiness probed all along; check every answer
+    and return the numbers."""
+    replica = topology.start_replica(name, f"127.0.0.1:{free_port()}", via,
+                                     WEB_CONCURRENCY="2", GUNICORN_THREADS=str(THREADS))
     topology.wait_for_replica(replica)
     seed = f"{name}-seed"
     try:
@@ -194,11 +201,11 @@ def under_load(topology, name, fault):
     assert all(answer.json["status"] == "success" for answer in answers
                if answer.status in (200, 201))
     slowest = max(answer.ended - answer.started for answer in answers + probe.answers)
-    assert slowest < SLOWEST, [(answer.method, answer.url, answer.status,
+    assert slowest < slowest_allowed, [(answer.method, answer.url, answer.status,
                                 round(answer.started - faulted, 2),
                                 round(answer.ended - answer.started, 2))
                                for answer in answers + probe.answers
-                               if answer.ended - answer.started >= SLOWEST]
+                               if answer.ended - answer.started >= slowest_allowed]
     late = load.between(outage.back + RECOVERED_WITHIN)
     assert late and set(statuses(late)) <= {200, 201}, statuses(late)
     assert all(answer.json == UNAVAILABLE for answer in probe.answers if answer.status != 200)

@@ -22,6 +22,9 @@ SWITCH_VALUES = {"on": True, "true": True, "1": True, "yes": True,
                  "off": False, "false": False, "0": False, "no": False}
 # The secret the course's code shows to everyone: never a production secret.
 COURSE_SECRET = "my_precious"
+# How long data sent to PostgreSQL may go unacknowledged before the connection is given
+# up (ms): the bound for a half-open connection, which no statement timeout reaches.
+TCP_USER_TIMEOUT_MS = 5000
 
 
 class SettingError(RuntimeError):
@@ -109,7 +112,7 @@ def engine_options(config):
     Parameters stay out of error messages, and so out of logs: they hold emails. On
     PostgreSQL a worker opens at most DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW
     connections, and a request that finds them all busy waits DATABASE_POOL_TIMEOUT
-    seconds before its 503. Nothing but the connect timeout and keepalives goes with a
+    seconds before its 503. Nothing but the connect timeout and TCP settings go with a
     connection: PgBouncer's transaction pooling refuses startup parameters such as
     `options`, so the statement timeout travels with each transaction
     (`project.database`).
@@ -131,5 +134,8 @@ def engine_options(config):
             "keepalives_idle": 10,
             "keepalives_interval": 5,
             "keepalives_count": 3,
+            # Packets lost on the way: a slow statement is acknowledged at once, so this
+            # never cuts one.
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
         },
     }

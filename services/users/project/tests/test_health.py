@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import tempfile
 import time
 import unittest
@@ -13,6 +14,7 @@ from project import db
 from project.api.store import query_path
 from project.config import TestingConfig
 from project.errors import DATABASE_UNAVAILABLE
+from project.settings import TCP_USER_TIMEOUT_MS
 from project.tests.base import BaseTestCase, dispose_engines, test_database_url
 from project.tests.support import app_with, free_port
 
@@ -42,10 +44,12 @@ class TestReadiness(BaseTestCase):
                 dispose_engines()
 
     def test_postgres_timeouts_go_with_transactions_not_connections(self):
-        """Ensure a connect timeout, and the statement timeout in each transaction only."""
+        """Ensure a connect timeout, a TCP user timeout, and the statement timeout in each
+        transaction only."""
         options = self.app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
         self.assertEqual(options["connect_timeout"], 3)
         self.assertNotIn("options", options)
+        self.assertEqual(options["tcp_user_timeout"], TCP_USER_TIMEOUT_MS)
         show = text("show statement_timeout")
         self.assertEqual(db.session.execute(show).scalar(), "5s")
         self.assertEqual(query_path().rows(show), [("5s",)])
@@ -55,6 +59,10 @@ class TestReadiness(BaseTestCase):
             cursor = connection.cursor()
             cursor.execute("show statement_timeout")
             self.assertEqual(cursor.fetchone(), ("0",))
+            # The kernel holds the half-open bound on the connection's own socket.
+            with socket.socket(fileno=os.dup(connection.dbapi_connection.fileno())) as sock:
+                self.assertEqual(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+                                 TCP_USER_TIMEOUT_MS)
         finally:
             connection.close()
 

@@ -15,7 +15,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gets one pooled connection (project.settings sizes the pool from this variable too).
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# Every request is a short database round trip: a worker silent this long is stuck.
+# The master restarts a worker whose main loop (its heartbeat) is silent this long. A
+# gthread worker's loop beats while its request threads wait, so this never ends a stuck
+# request: the database-side bounds do (docs/reliability.md, "Faults").
 timeout = 30
 # On SIGTERM, requests in flight get this long to finish (compose waits 30 s).
 graceful_timeout = 20

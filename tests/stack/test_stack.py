@@ -30,7 +30,7 @@ from conftest import (APP_BIN, NGINX_DIR, USERS_DIR, Processes, as_user,
 from http_calls import request, request_json, timed_request_json
 from load import Load, statuses
 from local_conf import localise
-from scratch_postgres import TableLock
+from scratch_postgres import TableLock, psql_over_tcp
 from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, Topology
 
 USER = {"username": "michael", "email": "michael@mherman.org"}
@@ -208,12 +208,16 @@ def test_roles_sh_makes_a_least_privileged_login_role(stack):
     (privileges,) = stack.cluster.query(
         "SELECT " + ", ".join(f"has_table_privilege('{SERVICE_ROLE}', 'users', '{name}')"
                               for name in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"))
+        + f", has_sequence_privilege('{SERVICE_ROLE}', 'users_id_seq', 'USAGE')"
+        + "".join(f", has_table_privilege('{SERVICE_ROLE}', 'alembic_version', '{name}')"
+                  for name in ("SELECT", "INSERT", "UPDATE", "DELETE"))
         + f", has_schema_privilege('{SERVICE_ROLE}', 'public', 'CREATE')"
         + f", has_database_privilege('{SERVICE_ROLE}', 'users_prod', 'CREATE')"
         + "".join(f", has_database_privilege('{SERVICE_ROLE}', '{name}', 'CONNECT')"
-                  for name in ("users_prod", "users_dev", "users_test")),
+                  for name in ("users_prod", "users_dev", "users_test", "postgres")),
         database="users_prod")
-    assert privileges == ["t", "t", "f", "f", "f", "f", "f", "t", "f", "f"]
+    assert privileges == ["t", "t", "f", "f", "f", "t", "f", "f", "f", "f", "f", "f",
+                          "t", "f", "f", "f"]
 
 
 def test_the_schema_belongs_to_its_owner(stack):
@@ -303,13 +307,56 @@ def test_pgbouncer_refuses_a_wrong_or_missing_password(stack):
 @pytest.mark.parametrize("statement, refusal", [
     ("UPDATE users SET active = false", "permission denied for table users"),
     ("DELETE FROM users", "permission denied for table users"),
+    ("TRUNCATE users", "permission denied for table users"),
+    ("INSERT INTO alembic_version VALUES ('x')", "permission denied for table alembic_version"),
+    ("UPDATE alembic_version SET version_num = 'x'",
+     "permission denied for table alembic_version"),
+    ("DELETE FROM alembic_version", "permission denied for table alembic_version"),
     ("CREATE TABLE notes (body text)", "permission denied for schema public"),
     ("DROP TABLE users", "must be owner of table users"),
-], ids=["update", "delete", "create", "drop"])
+], ids=["update", "delete", "truncate", "insert-version", "update-version", "delete-version",
+        "create", "drop"])
 def test_the_service_role_may_not_change_or_drop(stack, statement, refusal):
-    """Ensure users_service, through PgBouncer, may not update, delete, create or drop."""
+    """Ensure users_service, through PgBouncer, may not update, delete, truncate, touch
+    the migrations' version, create or drop."""
     result = stack.psql_as_service("-c", statement)
     assert result.returncode != 0 and refusal in result.stderr, shown(result)
+
+
+@pytest.mark.parametrize("database", ["users_dev", "users_test", "postgres"])
+def test_the_service_role_may_connect_to_users_prod_only(stack, database):
+    """Ensure users_service, straight to PostgreSQL with its password, is refused every
+    database but users_prod."""
+    password = PROD_ENV["USERS_SERVICE_PASSWORD"]
+    refused = psql_over_tcp(stack.cluster.port, SERVICE_ROLE, password, database,
+                            "-c", "SELECT 1")
+    assert refused.returncode != 0, shown(refused)
+    assert f'permission denied for database "{database}"' in refused.stderr, shown(refused)
+    allowed = psql_over_tcp(stack.cluster.port, SERVICE_ROLE, password, "users_prod",
+                            "-c", "SELECT 1")
+    assert (allowed.returncode, allowed.stdout) == (0, "1\n"), shown(allowed)
+
+
+def test_a_later_table_is_closed_to_the_service_until_granted(stack):
+    """Ensure a table a later revision adds is out of the service's reach unless that
+    revision grants it, and a new column on users (the lesson's next step) is in it."""
+    stack.cluster.psql("-c", "CREATE TABLE later (body text)", database="users_prod")
+    stack.cluster.psql("-c", "ALTER TABLE users ADD COLUMN later text", database="users_prod")
+    try:
+        closed = stack.psql_as_service("-c", "SELECT * FROM later")
+        # In a transaction rolled back, with an id of its own: no row, no id used up.
+        added = stack.psql_as_service(
+            "-c", "BEGIN", "-c", "INSERT INTO users (id, username, email, later) "
+            "VALUES (-1, 'later-column', 'later@column.example', 'yes')",
+            "-c", "SELECT later FROM users WHERE id = -1", "-c", "ROLLBACK")
+        stack.cluster.psql("-c", "GRANT SELECT ON later TO users_service", database="users_prod")
+        granted = stack.psql_as_service("-c", "SELECT count(*) FROM later")
+    finally:
+        stack.cluster.psql("-c", "DROP TABLE later", "-c", "ALTER TABLE users DROP COLUMN later",
+                           database="users_prod")
+    assert "permission denied for table later" in closed.stderr, shown(closed)
+    assert (added.returncode, added.stdout) == (0, "yes\n"), shown(added)
+    assert (granted.returncode, granted.stdout) == (0, "0\n"), shown(granted)
 
 
 def test_replicas_waited_for_pgbouncer_and_never_migrated(stack):

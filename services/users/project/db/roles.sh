@@ -3,8 +3,8 @@
 # connects as users_service through PgBouncer, while migrations run as the schema's
 # owner (postgres). users_service is no superuser, owns nothing, may open at most 80
 # connections (the rest of max_connections stays for migrations and people), may connect
-# to users_prod only, and may only read and add rows of what the migrations create
-# (default privileges of the owner, postgres).
+# to users_prod only, and has no privilege on any table until a revision grants it one
+# (project/service_role.py): SELECT and INSERT on users, never alembic_version.
 #
 # The postgres image runs this once, after create.sql, when the data volume is empty.
 # It is safe to run again by hand on an older volume (`docker compose exec users-db sh
@@ -24,14 +24,13 @@ CREATE ROLE users_service;
 \endif
 ALTER ROLE users_service WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT
   CONNECTION LIMIT 80 PASSWORD :'password';
-REVOKE ALL ON DATABASE users_prod, users_dev, users_test FROM PUBLIC;
+REVOKE ALL ON DATABASE users_prod, users_dev, users_test, postgres, template1 FROM PUBLIC;
 GRANT CONNECT ON DATABASE users_prod TO users_service;
+-- What an earlier roles.sh granted by default; each revision now grants what it needs.
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
-  GRANT SELECT, INSERT ON TABLES TO users_service;
+  REVOKE ALL ON TABLES FROM users_service;
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
-  GRANT USAGE ON SEQUENCES TO users_service;
-GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO users_service;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO users_service;
+  REVOKE ALL ON SEQUENCES FROM users_service;
 SQL
   echo "roles.sh: users_service may connect to users_prod (at most 80 connections)."
 fi

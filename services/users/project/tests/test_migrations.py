@@ -12,11 +12,20 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from project import MIGRATIONS_DIR
+from project.service_role import SERVICE_ROLE
+from project.tests.base import test_database_url
 from project.tests.support import child_env, run_manage, scratch_database
 
 DUPLICATE_ROWS = [("michael", "a@mherman.org"), ("michael", "b@mherman.org"),
                   ("fletcher", "b@mherman.org"), ("solo", "solo@mherman.org")]
 COURSE_CONSTRAINTS = {"users_email_key": ["email"], "users_username_key": ["username"]}
+CREATE_SERVICE_ROLE = text(f"""DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN
+    CREATE ROLE {SERVICE_ROLE} NOLOGIN;
+  END IF;
+EXCEPTION WHEN duplicate_object THEN NULL;  -- another test run made it meanwhile
+END $$""")
 
 
 def history():
@@ -44,11 +53,19 @@ class MigrationChecks:
         finally:
             engine.dispose()
 
+    def grants(self, connection):
+        """Return what the service role was granted (nothing where there are no roles)."""
+        return []
+
+    def changes_schema(self, script):
+        """Say whether `script`'s upgrade changes what `schema` shows on this database."""
+        return True
+
     def schema(self):
-        """Return every table's columns, unique constraints and indexes."""
+        """Return every table's columns, unique constraints and indexes, and the grants."""
         def read(connection):
             inspector = inspect(connection)
-            return {
+            return self.grants(connection), {
                 table: (
                     [(c["name"], str(c["type"]), c["nullable"])
                      for c in inspector.get_columns(table)],
@@ -84,7 +101,10 @@ class MigrationChecks:
                 before = self.schema()
                 self.assert_ok("db", "upgrade", script.revision)
                 after = self.schema()
-                self.assertNotEqual(after, before, "the upgrade changed nothing")
+                if self.changes_schema(script):
+                    self.assertNotEqual(after, before, "the upgrade changed nothing")
+                else:
+                    self.assertEqual(after, before)
                 self.assert_ok("db", "downgrade", script.down_revision or "base")
                 self.assertEqual(self.schema(), before)
                 self.assert_ok("db", "upgrade", script.revision)
@@ -140,8 +160,32 @@ class MigrationChecks:
 
 class TestPostgresMigrations(MigrationChecks, unittest.TestCase):
 
+    @classmethod
+    def setUpClass(cls):
+        # The production role the revisions grant to; cluster-wide, so made only if missing.
+        engine = create_engine(test_database_url(), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(CREATE_SERVICE_ROLE)
+        finally:
+            engine.dispose()
+
     def setUp(self):
         self.url = self.enterContext(scratch_database("migrations"))
+
+    def grants(self, connection):
+        return connection.execute(text(
+            "select table_name, privilege_type from information_schema.role_table_grants "
+            "where grantee = :role union all "
+            "select object_name, privilege_type from information_schema.usage_privileges "
+            "where grantee = :role order by 1, 2"), {"role": SERVICE_ROLE}).all()
+
+    def test_the_service_role_may_read_and_add_users_only(self):
+        """Ensure the head grants the service role SELECT and INSERT on users and its id
+        sequence's USAGE, and nothing on alembic_version."""
+        self.assert_ok("db", "upgrade")
+        self.assertEqual(self.inspect(self.grants), [
+            ("users", "INSERT"), ("users", "SELECT"), ("users_id_seq", "USAGE")])
 
     def test_psql_shows_unique_constraints(self):
         """Ensure PostgreSQL records them as UNIQUE constraints, as `\\d users` prints."""
@@ -161,6 +205,10 @@ class TestSqliteMigrations(MigrationChecks, unittest.TestCase):
     def setUp(self):
         folder = self.enterContext(tempfile.TemporaryDirectory())
         self.url = "sqlite:///" + os.path.join(folder, "users.db")
+
+    def changes_schema(self, script):
+        # SQLite has no roles: a revision of grants only does nothing there.
+        return not getattr(script.module, "POSTGRESQL_ONLY", False)
 
 
 if __name__ == "__main__":

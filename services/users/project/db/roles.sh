@@ -4,7 +4,7 @@
 # owner (postgres). users_service is no superuser, owns nothing, may open at most 80
 # connections (the rest of max_connections stays for migrations and people), may connect
 # to users_prod only, and has no privilege on any table until a revision grants it one
-# (project/service_role.py): SELECT and INSERT on users, never alembic_version.
+# (migrations/versions/0003_...): SELECT and INSERT on users, never alembic_version.
 #
 # The postgres image runs this once, after create.sql, when the data volume is empty.
 # It is safe to run again by hand on an older volume (`docker compose exec users-db sh

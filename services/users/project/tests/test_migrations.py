@@ -12,13 +12,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from project import MIGRATIONS_DIR
-from project.service_role import SERVICE_ROLE
 from project.tests.base import test_database_url
 from project.tests.support import child_env, run_manage, scratch_database
 
 DUPLICATE_ROWS = [("michael", "a@mherman.org"), ("michael", "b@mherman.org"),
                   ("fletcher", "b@mherman.org"), ("solo", "solo@mherman.org")]
 COURSE_CONSTRAINTS = {"users_email_key": ["email"], "users_username_key": ["username"]}
+# Production's role for the service (project/db/roles.sh), to which revisions grant.
+SERVICE_ROLE = "users_service"
 CREATE_SERVICE_ROLE = text(f"""DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN

@@ -28,7 +28,7 @@ from conftest import (APP_BIN, NGINX_DIR, USERS_DIR, Processes, as_user,
                       free_port, nginx_command, port_is_free, run,
                       scratch_dir, shown, tcp_sockets, wait_until, write_nginx_conf)
 from http_calls import request, request_json, timed_request_json
-from load import Load, statuses
+from load import InFlight, Load, new_user, statuses
 from local_conf import localise
 from scratch_postgres import TableLock, psql_over_tcp
 from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, Topology
@@ -38,16 +38,25 @@ STORED = {"id": 1, "active": True, **USER}
 BODY_LIMIT = 64 * 1024
 MIGRATIONS = USERS_DIR / "migrations" / "versions"
 REPLICA_ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-# The replica the fleet test kills.
+# The replica the kill test kills, and the name each replica gives its connections.
 VICTIM = "127.0.0.3"
+REPLICA_NAMED = {f"users-{address}": address for address in REPLICA_ADDRESSES}
+# The requests the kill test holds at a table lock, sent a round at a time: nginx's round
+# robin gives each replica one request of every round. Three a replica: all of them
+# reach PostgreSQL even if one of its two workers takes them all (four threads each).
+HELD_ROUNDS = ["POST", "POST", "GET"]
+HELD = "kill-held"
+# The requests are held this long at most: under the replicas' statement timeout (5 s,
+# the config's default), which would end the waits with 503s.
+HOLD_LIMIT = 4
+# The load answers this many requests while the killed replica is down.
+DOWN_FOR_ANSWERS = 1000
 # prod.conf: a replica that failed once is left alone this long.
 NGINX_FAIL_TIMEOUT = 5
 UNAVAILABLE = {"status": "error",
                "message": "The database is unavailable. Please try again later."}
 NGINX_UNAVAILABLE = {"status": "error",
                      "message": "The users service is unavailable. Please try again later."}
-DUPLICATE_MESSAGES = {"Sorry. That email already exists.",
-                      "Sorry. That username already exists."}
 # A proxied request in gunicorn's access log (nginx speaks HTTP/1.0 to its upstreams).
 PROXIED = re.compile(r'"[A-Z]+ /users\S* HTTP/1\.0" \d{3}')
 
@@ -140,8 +149,12 @@ class Stack(Topology):
         self.base_url = None
 
     def start_users(self, address, name=None):
-        """Start (or start again) the replica at `address`; it replaces any earlier one."""
-        process = self.start_replica(name or f"users-{address}", f"{address}:{self.users_port}")
+        """Start (or start again) the replica at `address`; it replaces any earlier one.
+
+        libpq's PGAPPNAME names its connections after it, for pg_stat_activity.
+        """
+        process = self.start_replica(name or f"users-{address}", f"{address}:{self.users_port}",
+                                     PGAPPNAME=f"users-{address}")
         self.replicas[address] = process
         return process
 
@@ -524,97 +537,238 @@ def served_count(stack, address):
     return len(PROXIED.findall(Processes.log(stack.replicas[address])))
 
 
-def kill_mid_load(stack, load):
-    """Under `load`: all three serve; then, with requests held in flight by a table lock,
-    SIGKILL the victim's process group; then start it again. Return the moments."""
-    moments = {}
-    served = {address: served_count(stack, address) for address in REPLICA_ADDRESSES}
-    time.sleep(2)
-    # All three in nginx's rotation before the lock (one that failed is left alone for
-    # NGINX_FAIL_TIMEOUT), so that requests wait at each of them, the victim among them.
-    wait_until(lambda: all(served_count(stack, address) >= served[address] + 10
-                           for address in REPLICA_ADDRESSES),
-               lambda: f"every replica serving the load (before: {served}, now: "
-               f"{ {address: served_count(stack, address) for address in REPLICA_ADDRESSES} })",
-               NGINX_FAIL_TIMEOUT + 5)
-    moments["warm_until"] = time.monotonic()
-    with TableLock(stack.cluster, "users") as lock:
-        seen = {}
+def served_counts(stack):
+    """Count, by replica, the requests it has logged as answered."""
+    return {address: served_count(stack, address) for address in REPLICA_ADDRESSES}
 
-        def held_in_flight():
-            seen.update(waiting=lock.count(granted=False), in_flight={
-                address: tcp_sockets(address, stack.users_port, "established")
-                for address in REPLICA_ADDRESSES},
-                answered_under_the_lock=statuses(load.between(lock.taken_at)))
-            return seen["waiting"] >= 10 and seen["in_flight"][VICTIM] >= 1
-        # Bounded well under the statement timeout, which would end the waits with 503s.
-        wait_until(held_in_flight, lambda: f"requests waiting on the lock, some at the victim "
-                   f"(last seen: {seen})", 3)
-        moments["in_flight_at_victim"] = seen["in_flight"][VICTIM]
+
+def sockets_from_nginx(stack):
+    """Count, by replica, the connections established to it (nginx's, one a request)."""
+    return {address: tcp_sockets(address, stack.users_port, "established")
+            for address in REPLICA_ADDRESSES}
+
+
+def nginx_errors(stack):
+    """Return the [error] lines of nginx's error log."""
+    lines = (stack.nginx_dir / "error.log").read_text().splitlines()
+    return [line for line in lines if "[error]" in line]
+
+
+def held_at_the_lock(stack):
+    """Return, by replica, the requests waiting for the lock on users, as sorted
+    (method, username) pairs (username "" for a GET): pg_locks and pg_stat_activity.
+
+    Each replica names its connections (`application_name`), which PgBouncer passes on
+    to the server connection it lends; psycopg2 sends a POST's values inside its SQL.
+    """
+    rows = stack.cluster.query(
+        "SELECT a.application_name, CASE WHEN a.query LIKE '%INSERT INTO users%' "
+        "THEN 'POST' ELSE 'GET' END, "
+        f"coalesce((regexp_match(a.query, '''({HELD}-[0-9-]+)'''))[1], '') "
+        "FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE c.relname = 'users' AND NOT l.granted", database="users_prod")
+    held = {address: [] for address in REPLICA_ADDRESSES}
+    for name, method, username in rows:
+        held.setdefault(REPLICA_NAMED.get(name, name), []).append((method, username))
+    return {address: sorted(requests) for address, requests in held.items()}
+
+
+def counted(held):
+    """Count the requests in `held` (as held_at_the_lock gives them), by replica."""
+    return {address: len(requests) for address, requests in held.items()}
+
+
+def send_held_round(requests, stack, read_path, number, method):
+    """Send one round of requests through nginx, one for each replica, all at once."""
+    for slot in range(len(REPLICA_ADDRESSES)):
+        name = f"{HELD}-{number}-{slot}"
+        if method == "GET":
+            requests.send(name, "GET", stack.base_url + read_path)
+        else:
+            requests.send(name, "POST", stack.base_url + "/users", name, new_user(name))
+
+
+def hold_requests_and_kill_the_victim(stack, read_path):
+    """Lock users; send HELD_ROUNDS through nginx a round at a time; once PostgreSQL
+    shows every request waiting, each at the replica whose socket holds it, SIGKILL the
+    victim's process group; once nginx has answered for the victim, release the lock.
+
+    Return what was seen: the requests at the lock before and after the kill, the
+    sockets, the answers given under the lock, and every answer once released.
+    """
+    requests = InFlight(request)
+    seen = {}
+    sent = len(HELD_ROUNDS) * len(REPLICA_ADDRESSES)
+    with TableLock(stack.cluster, "users") as lock:
+        deadline = lock.taken_at + HOLD_LIMIT
+
+        def left():
+            return max(0, deadline - time.monotonic())
+        for number, method in enumerate(HELD_ROUNDS):
+            send_held_round(requests, stack, read_path, number, method)
+            # Every request of this round has its replica before the next round goes:
+            # the round's picks are consecutive, so each replica gets one of them.
+            connected = len(REPLICA_ADDRESSES) * (number + 1)
+            wait_until(lambda: sum(sockets_from_nginx(stack).values()) == connected,
+                       lambda: f"nginx connecting round {number} ({sockets_from_nginx(stack)})",
+                       left(), interval=0.01)
+
+        def all_waiting():
+            seen.update(at_the_lock=held_at_the_lock(stack), sockets=sockets_from_nginx(stack))
+            return (counted(seen["at_the_lock"]) == seen["sockets"]
+                    and sum(seen["sockets"].values()) == sent)
+        wait_until(all_waiting, lambda: f"the {sent} requests waiting on the lock, each at "
+                   f"its replica (last seen: {seen})", left(), interval=0.02)
+        seen["answered_before_the_kill"] = requests.answered()
         Processes.kill_group(stack.replicas[VICTIM])
         wait_until(lambda: not any(tcp_sockets(VICTIM, stack.users_port, state)
                                    for state in ("listen", "established")),
-                   "the victim's sockets closing", 10, interval=0.05)
-        moments["killed"] = time.monotonic()
-    time.sleep(2)
+                   "the victim's sockets closing", left(), interval=0.01)
+        cut_off = {username for method, username in seen["at_the_lock"][VICTIM]
+                   if method == "POST"}
+
+        def victim_answered_for():
+            seen.update(after_the_kill=held_at_the_lock(stack),
+                        answered_under_the_lock=requests.answered())
+            return (set(seen["answered_under_the_lock"]) == cut_off
+                    and sum(counted(seen["after_the_kill"]).values()) == sent + 1)
+        # nginx answers the victim's POSTs and passes its GET on to another replica.
+        wait_until(victim_answered_for, lambda: f"nginx answering for the victim (last "
+                   f"seen: {seen})", left(), interval=0.02)
+        seen["errors_under_the_lock"] = nginx_errors(stack)
+    seen["seconds_held"] = lock.released_at - lock.taken_at
+    seen["answers"] = requests.wait()
+    return seen
+
+
+def restart_the_victim(stack, load):
+    """Under `load`: the victim stays down a while, is started again, and serves again.
+
+    Return the moments it answered again and nginx used it again.
+    """
+    # Down while the load goes on: nginx passes on what it would have sent there.
+    down_since = len(load.answers)
+    wait_until(lambda: len(load.answers) >= down_since + DOWN_FOR_ANSWERS,
+               "the load going on without the victim", 30)
     restarted = stack.start_users(VICTIM, f"users-{VICTIM}-restarted")
     stack.wait_for_replica(restarted)
-    moments["serving_again"] = time.monotonic()
-    wait_until(lambda: PROXIED.search(Processes.log(restarted)),
-               "nginx sending the restarted replica requests", NGINX_FAIL_TIMEOUT + 5)
+    moments = {"serving_again": time.monotonic()}
+    wait_until(lambda: served_count(stack, VICTIM), "nginx sending the restarted replica "
+               "requests", NGINX_FAIL_TIMEOUT + 5)
     moments["proxied_again"] = time.monotonic()
-    time.sleep(1)
+    wait_until(lambda: served_count(stack, VICTIM) >= 10,
+               "the restarted replica serving the load", 10)
     return moments
+
+
+def assert_held_requests(seen, seed):
+    """Assert where the held requests waited, and what each was answered; return the
+    usernames of the POSTs nginx cut off at the victim."""
+    # Placed: every replica held one request of each round, visible to PostgreSQL.
+    at_the_lock = seen["at_the_lock"]
+    assert seen["sockets"] == {address: len(HELD_ROUNDS) for address in REPLICA_ADDRESSES}
+    assert {address: [method for method, _ in requests] for address, requests in
+            at_the_lock.items()} == {address: sorted(HELD_ROUNDS) for address in
+                                     REPLICA_ADDRESSES}, at_the_lock
+    held_posts = {f"{HELD}-{number}-{slot}" for number, method in enumerate(HELD_ROUNDS)
+                  if method == "POST" for slot in range(len(REPLICA_ADDRESSES))}
+    assert {username for requests in at_the_lock.values() for method, username in requests
+            if method == "POST"} == held_posts
+    cut_off = {username for method, username in at_the_lock[VICTIM] if method == "POST"}
+    assert len(cut_off) == HELD_ROUNDS.count("POST")
+    # Killed: the victim's transactions still wait (PostgreSQL has not noticed their
+    # client gone), and its GET waits at another replica.
+    after_the_kill = seen["after_the_kill"]
+    assert after_the_kill[VICTIM] == at_the_lock[VICTIM]
+    survivors = [address for address in REPLICA_ADDRESSES if address != VICTIM]
+    assert sorted(held for address in survivors for held in after_the_kill[address]) == (
+        sorted([("GET", "")] + [held for address in survivors for held in at_the_lock[address]]))
+    # nginx cut off exactly the victim's POSTs (its JSend 502), before the lock went.
+    assert seen["answered_before_the_kill"] == {}
+    under_the_lock = seen["answered_under_the_lock"]
+    assert {name: (answer.status, answer.json) for name, answer in under_the_lock.items()} == {
+        username: (502, NGINX_UNAVAILABLE) for username in cut_off}
+    # Released: every other held request got its answer, each GET the seeded user.
+    assert {name: (answer.status, answer.json) for name, answer in seen["answers"].items()} == {
+        name: ((502, NGINX_UNAVAILABLE) if name in cut_off else
+               (201, {"status": "success", "message": f"{name}@fleet.example was added!"})
+               if name in held_posts else (200, {"status": "success", "data": seed}))
+        for name in [f"{HELD}-{number}-{slot}" for number in range(len(HELD_ROUNDS))
+                     for slot in range(len(REPLICA_ADDRESSES))]}
+    return cut_off
+
+
+def assert_cut_off_by_nginx(errors):
+    """Assert nginx's errors under the lock: one cut-off request for each held at the
+    victim; return their count by method."""
+    assert len(errors) == len(HELD_ROUNDS), "\n".join(errors)
+    assert all(f'upstream: "http://{VICTIM}:' in line and
+               ("prematurely closed" in line or "reset by" in line) for line in errors), errors
+    cut = {"GET": sum('request: "GET ' in line for line in errors),
+           "POST": sum('request: "POST ' in line for line in errors)}
+    assert cut == {"GET": HELD_ROUNDS.count("GET"), "POST": HELD_ROUNDS.count("POST")}
+    return cut
 
 
 def test_a_replica_killed_mid_load_costs_no_get_and_no_acknowledged_post(stack, measured):
     """Ensure a replica killed under load costs no GET, loses no 201, writes nothing twice."""
     assert request_json(stack.base_url + "/users", "POST", {
         "username": "fleet-seed", "email": "fleet-seed@fleet.example"})[0] == 201
-    read_path = f"/users/{stack.user_id('fleet-seed')}"
-    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill",
-              request=request) as load:
-        moments = kill_mid_load(stack, load)
-    answers = load.answers
-    assert not [answer.error for answer in answers if answer.error]
-    warm = load.between(load.started, moments["warm_until"])
-    assert set(statuses(warm)) <= {200, 201}, statuses(warm)
-    assert set(statuses(load.between(moments["killed"]))) <= {200, 201}
+    seed = {"id": stack.user_id("fleet-seed"), "active": True, "username": "fleet-seed",
+            "email": "fleet-seed@fleet.example"}
+    read_path = f"/users/{seed['id']}"
+    served = served_counts(stack)
+    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill-warm",
+              request=request) as warm_load:
+        wait_until(lambda: all(count >= served[address] + 10
+                               for address, count in served_counts(stack).items()),
+                   lambda: f"every replica serving the load (before: {served}, now: "
+                   f"{served_counts(stack)})", 30)
+    # Nothing in flight: the held requests are the only ones nginx places.
+    wait_until(lambda: not any(sockets_from_nginx(stack).values()),
+               lambda: f"the load's connections closing ({sockets_from_nginx(stack)})", 10)
+    errors_before = len(nginx_errors(stack))
+    seen = hold_requests_and_kill_the_victim(stack, read_path)
+    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill-after",
+              request=request) as after_load:
+        moments = restart_the_victim(stack, after_load)
+
+    cut_off = assert_held_requests(seen, seed)
+    errors = seen["errors_under_the_lock"][errors_before:]
+    cut = assert_cut_off_by_nginx(errors)
+    # The load before and after: every request answered 200 or 201.
+    loads = warm_load.answers + after_load.answers
+    assert not [answer.error for answer in loads if answer.error]
+    assert set(statuses(loads)) <= {200, 201}, statuses(loads)
+    answers = loads + list(seen["answers"].values())
     gets = [answer for answer in answers if answer.method == "GET"]
     assert statuses(gets) == {200: len(gets)}
-    assert all(answer.json["data"]["username"] == "fleet-seed" for answer in gets)
-    posts = [answer for answer in answers if answer.method == "POST"]
-    assert set(statuses(posts)) <= {201, 502}, statuses(posts)
-    cut_off = [answer for answer in posts if answer.status == 502]
-    assert cut_off, "no POST was in flight at the killed replica"
-    assert all(answer.json == NGINX_UNAVAILABLE for answer in cut_off)
+    assert all(answer.json["data"] == seed for answer in gets)
+    # The victim's transactions committed once the lock went: each cut-off POST is
+    # stored once, and sent again it is the course's duplicate.
     retried = {}
-    for answer in cut_off:
-        status, body = request_json(stack.base_url + "/users", "POST", answer.payload)
-        assert status == 201 or (status == 400 and body["message"] in DUPLICATE_MESSAGES), body
+    for username in sorted(cut_off):
+        status, body = request_json(stack.base_url + "/users", "POST", new_user(username))
+        assert (status, body) == (400, {"status": "fail",
+                                        "message": "Sorry. That email already exists."})
         retried[status] = retried.get(status, 0) + 1
     rows = dict(stack.cluster.query(
         "SELECT username, count(*) FROM users WHERE username LIKE 'kill-%' GROUP BY username",
         database="users_prod"))
     assert set(rows.values()) == {"1"}
-    acknowledged = {answer.username for answer in posts if answer.status == 201}
-    assert set(rows) == acknowledged | {answer.username for answer in cut_off}
-    # What nginx ran into at the victim: requests cut off mid-answer, then (if it tried
-    # the victim again while it was down) connections refused.
-    errors = (stack.nginx_dir / "error.log").read_text().splitlines()
-    at_victim = [line for line in errors
-                 if "[error]" in line and f"upstream: \"http://{VICTIM}:" in line]
-    cut = [line for line in at_victim if "prematurely closed" in line or "reset by" in line]
-    refused = [line for line in at_victim if "Connection refused" in line]
-    assert len(cut) >= len(cut_off), "\n".join(at_victim)
+    acknowledged = {answer.username for answer in answers if answer.status == 201}
+    assert set(rows) == acknowledged | cut_off
+    refused = [line for line in nginx_errors(stack)[errors_before + len(errors):]
+               if f'upstream: "http://{VICTIM}:' in line and "Connection refused" in line]
+    posts = [answer for answer in answers if answer.method == "POST"]
     measured.update(
-        nginx_cut_off={"GET": sum('request: "GET ' in line for line in cut),
-                       "POST": sum('request: "POST ' in line for line in cut)},
-        nginx_refused=len(refused),
-        seconds=round(load.ended - load.started, 1), answers=len(answers),
-        warm=statuses(warm), gets=statuses(gets), posts=statuses(posts),
-        in_flight_at_victim=moments["in_flight_at_victim"], retries_of_502=retried,
-        rows=len(rows),
+        nginx_cut_off=cut, nginx_refused=len(refused),
+        seconds=round(after_load.ended - warm_load.started, 1),
+        answers=len(answers),
+        warm=statuses(warm_load.answers), gets=statuses(gets), posts=statuses(posts),
+        in_flight_at_victim=len(seen["at_the_lock"][VICTIM]), retries_of_502=retried,
+        rows=len(rows), seconds_the_lock_was_held=round(seen["seconds_held"], 2),
         seconds_until_nginx_used_it_again=round(
             moments["proxied_again"] - moments["serving_again"], 2))
 

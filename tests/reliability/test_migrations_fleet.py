@@ -4,7 +4,6 @@ the unique revision runs on a served table of 1,000,000 users without stalling a
 
 import contextlib
 import os
-import re
 import subprocess
 import threading
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 
 from harness import (APP_PYTHON, USERS_DIR, Gunicorn, app_environment, artifact_path, migrate,
-                     migration_history, seed_users, wait_for)
+                     migration_history, seed_users, upgrade_lock_constants, wait_for)
 from steady_load import SteadyLoad, latency_summary, write_report
 
 RACERS = 8
@@ -38,29 +37,8 @@ COURSE_INDEXES = [
     ("users_username_key", True, "u",
      "CREATE UNIQUE INDEX users_username_key ON public.users USING btree (username)"),
 ]
-# How long after every racer is ready they are all released (seconds).
-RELEASE_AFTER = 0.5
-# One racer: import the app first (the slow part), say so, wait for the release file, sleep
-# until the instant it names, then run the real command (`manage.py db upgrade` is
-# `cli.main` on these arguments).
-RACER = """
-import os, sys, time
-from manage import cli
-ready, release = sys.argv[1:3]
-open(ready, "w").close()
-deadline = time.monotonic() + 90
-while not os.path.exists(release + ".at"):
-    if time.monotonic() > deadline:
-        sys.exit("never released")
-    time.sleep(0.005)
-with open(release + ".at") as at:
-    time.sleep(max(0.0, float(at.read()) - time.time()))
-print(f"released {time.time()}", flush=True)
-try:
-    cli.main(["db", "upgrade"], prog_name="manage.py")
-finally:
-    print(f"finished {time.time()}", flush=True)
-"""
+# A racer logs this once when it finds the lock taken (project/upgrade_lock.py).
+WAITING = "Another migration is running; waiting up to"
 
 
 def query(postgres, database, sql, params=()):
@@ -106,22 +84,20 @@ def assert_course_schema(postgres, database, head):
         ("users_email_key", "u"), ("users_pkey", "p"), ("users_username_key", "u")]
 
 
-class Racer:
-    """One `db upgrade` in a process of its own, held after importing the app."""
+class Upgrade:
+    """`manage.py db upgrade` in a process of its own, its output in files."""
 
-    def __init__(self, number, database_url, folder):
-        self.ready = os.path.join(folder, f"ready-{number}")
-        self.out_path = os.path.join(folder, f"racer-{number}.out")
-        self.err_path = os.path.join(folder, f"racer-{number}.err")
-        self.release = os.path.join(folder, "release")
+    def __init__(self, database_url, folder, name):
+        self.out_path = os.path.join(folder, f"{name}.out")
+        self.err_path = os.path.join(folder, f"{name}.err")
         self.env = app_environment(database_url)
         self.process = None
 
     def start(self):
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.process = subprocess.Popen(
-                [APP_PYTHON, "-c", RACER, self.ready, self.release], cwd=USERS_DIR,
-                env=self.env, stdout=out, stderr=err)
+            self.process = subprocess.Popen([APP_PYTHON, "manage.py", "db", "upgrade"],
+                                            cwd=USERS_DIR, env=self.env, stdout=out, stderr=err)
+        return self
 
     def wait(self, deadline):
         try:
@@ -138,38 +114,41 @@ class Racer:
         with open(self.out_path) as out, open(self.err_path) as err:
             return out.read(), err.read()
 
-    def moment(self, event):
-        found = re.search(rf"^{event} ([0-9.]+)$", self.output()[0], re.MULTILINE)
-        return float(found.group(1)) if found else None
+    def waiting(self):
+        """Say whether it has logged that it waits for the lock; fail if it has exited."""
+        assert self.process.poll() is None, f"exited {self.process.returncode} before waiting"
+        return WAITING in self.output()[1]
 
 
-def release_at(path, instant):
-    """Name the release instant in `path`.at, written whole before any racer can read it."""
-    with open(path, "w") as release:
-        release.write(repr(instant))
-    os.rename(path, path + ".at")
+def race(postgres, database, url, folder):
+    """Hold the lock while RACERS upgrades start; release it once all wait for it.
 
-
-def race(database_url, folder):
-    """Start RACERS upgrades, release them together once all are ready; return them."""
-    racers = [Racer(number, database_url, folder) for number in range(RACERS)]
-    try:
-        for racer in racers:
-            racer.start()
-        wait_for(lambda: all(os.path.exists(racer.ready) for racer in racers), 90, 0.05,
-                 "every racer ready")
-        release_at(racers[0].release, time.time() + RELEASE_AFTER)
-        deadline = time.monotonic() + RACE_TIMEOUT
-        codes = [racer.wait(deadline) for racer in racers]
-    finally:
-        for racer in racers:
-            racer.kill()
-    return racers, codes
+    Return the racers, their exit codes and how long after the release the last exited.
+    """
+    lock_key, _ = upgrade_lock_constants()
+    racers = [Upgrade(url, folder, f"racer-{number}") for number in range(RACERS)]
+    with contextlib.closing(postgres.connect(database)) as holder:
+        holder.autocommit = True
+        try:
+            holder.cursor().execute("select pg_advisory_lock(%s)", (lock_key,))
+            for racer in racers:
+                racer.start()
+            wait_for(lambda: all(racer.waiting() for racer in racers), RACE_TIMEOUT, 0.05,
+                     "every racer waiting for the lock")
+            holder.cursor().execute("select pg_advisory_unlock(%s)", (lock_key,))
+            released = time.monotonic()
+            deadline = released + RACE_TIMEOUT
+            codes = [racer.wait(deadline) for racer in racers]
+            done_after = time.monotonic() - released
+        finally:
+            for racer in racers:
+                racer.kill()
+    return racers, codes, done_after
 
 
 @pytest.mark.parametrize("start", ["empty", "first_revision"])
 def test_simultaneous_upgrades_all_succeed_once(postgres, metrics, tmp_path, start):
-    """Ensure 8 `db upgrade`s released at one instant all exit 0 and leave one history."""
+    """Ensure 8 `db upgrade`s all waiting for one lock all exit 0 and leave one history."""
     history = migration_history()
     database = f"reliability_migrations_race_{start}"
     url = postgres.create_database(database)
@@ -179,7 +158,7 @@ def test_simultaneous_upgrades_all_succeed_once(postgres, metrics, tmp_path, sta
         seed_users(postgres, database, RACE_ROWS)
         before = fingerprint(postgres, database)
 
-    racers, codes = race(url, str(tmp_path))
+    racers, codes, done_after = race(postgres, database, url, str(tmp_path))
 
     outputs = [racer.output() for racer in racers]
     assert codes == [0] * RACERS, [f"exit {code}: {err[-2000:]}"
@@ -189,19 +168,19 @@ def test_simultaneous_upgrades_all_succeed_once(postgres, metrics, tmp_path, sta
         assert fingerprint(postgres, database) == before
     else:
         assert fingerprint(postgres, database)[0] == 0
-    # The one runner that held the lock applied every revision; the others found none to do.
+    # Every racer waited; the one the lock went to first applied every revision, the others
+    # found none to do.
+    assert [err.count(WAITING) for _, err in outputs] == [1] * RACERS
     pending = len(history) - (1 if before else 0)
     applied = [err.count("Running upgrade") for _, err in outputs]
     assert sorted(applied) == [0] * (RACERS - 1) + [pending]
-    released = [racer.moment("released") for racer in racers]
-    finished = [racer.moment("finished") for racer in racers]
-    assert max(released) < min(finished), "the racers did not overlap"
+    assert not any("Traceback" in out + err for out, err in outputs)
     metrics[f"migrations_race_{start}"] = {
         "racers": RACERS, "exit_0": codes.count(0), "rows": RACE_ROWS if before else 0,
-        "release_spread_ms": round((max(released) - min(released)) * 1000, 1),
-        "all_done_after_s": round(max(finished) - min(released), 2),
+        "waited_for_the_lock": sum(WAITING in err for _, err in outputs),
+        "all_done_after_release_s": round(done_after, 2),
         "racers_applying_revisions": sum(1 for count in applied if count),
-        "alembic_version_rows": 1,
+        "alembic_version_rows": len(versions(postgres, database)),
     }
 
 

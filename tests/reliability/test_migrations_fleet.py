@@ -1,5 +1,6 @@
 """Migrations for a fleet: simultaneous upgrades all succeed and apply each revision once;
-the unique revision runs on a served table of 1,000,000 users without stalling a request.
+a runner killed mid-build is healed by the next at once; the unique revision runs on a
+served table of 1,000,000 users without stalling a request.
 """
 
 import contextlib
@@ -39,6 +40,11 @@ COURSE_INDEXES = [
 ]
 # A racer logs this once when it finds the lock taken (project/upgrade_lock.py).
 WAITING = "Another migration is running; waiting up to"
+# Enough rows that each index build takes seconds, so the kill lands in the middle of one.
+KILLED_ROWS = 2_000_000
+# Any wait longer than this, or a step that does not happen, fails the test (seconds).
+STEP_TIMEOUT = 120
+ENDED = "Ended 1 session(s) that a migration which died left running (pid {})."
 
 
 def query(postgres, database, sql, params=()):
@@ -184,20 +190,15 @@ def test_simultaneous_upgrades_all_succeed_once(postgres, metrics, tmp_path, sta
     }
 
 
-class LongestStatements:
-    """Samples pg_stat_activity for the migration's long statements while the block runs."""
+class Sampler:
+    """Runs `record(cursor)` every `interval` seconds on a connection of its own while the
+    block runs."""
 
-    SAMPLE = """
-        select pid, query_start, left(query, 80),
-               extract(epoch from clock_timestamp() - query_start)
-        from pg_stat_activity
-        where datname = current_database() and pid <> pg_backend_pid() and state = 'active'
-          and (query ilike 'CREATE UNIQUE INDEX%' or query ilike '%GROUP BY%')"""
+    interval = 0.05
 
     def __init__(self, postgres, database):
         self.postgres = postgres
         self.database = database
-        self.seen = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.sample, daemon=True)
 
@@ -213,18 +214,118 @@ class LongestStatements:
         with contextlib.closing(self.postgres.connect(self.database)) as connection:
             connection.autocommit = True
             with connection.cursor() as cursor:
-                while not self.stop.wait(0.05):
-                    cursor.execute(self.SAMPLE)
-                    for pid, started, text, seconds in cursor.fetchall():
-                        self.seen[(pid, started, text)] = float(seconds)
+                while not self.stop.wait(self.interval):
+                    self.record(cursor)
 
-    def longest(self):
-        """Return the longest statement seen (seconds) of each kind, and of all."""
+
+class LongestStatements(Sampler):
+    """Samples pg_stat_activity for the migration's long statements."""
+
+    SAMPLE = """
+        select pid, query_start, left(query, 80),
+               extract(epoch from clock_timestamp() - query_start)
+        from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid() and state = 'active'
+          and (query ilike 'CREATE UNIQUE INDEX%' or query ilike '%GROUP BY%')"""
+
+    def __init__(self, postgres, database):
+        super().__init__(postgres, database)
+        self.seen = {}
+
+    def record(self, cursor):
+        cursor.execute(self.SAMPLE)
+        for pid, started, text, seconds in cursor.fetchall():
+            self.seen[(pid, started, text)] = float(seconds)
+
+    def longest(self, besides=()):
+        """Return the longest statement seen (seconds) of each kind, and of all.
+
+        `besides`: backends whose statements do not count.
+        """
         kinds = {"index_build": 0.0, "duplicates_check": 0.0}
-        for (_, _, text), seconds in self.seen.items():
+        for (pid, _, text), seconds in self.seen.items():
+            if pid in besides:
+                continue
             kind = "index_build" if text.upper().startswith("CREATE") else "duplicates_check"
             kinds[kind] = max(kinds[kind], round(seconds, 2))
         return {**kinds, "any": max(kinds.values())}
+
+
+BUILD = """
+    select p.pid, p.phase, p.blocks_done, p.blocks_total, a.application_name
+    from pg_stat_progress_create_index p join pg_stat_activity a on a.pid = p.pid
+    where p.datname = current_database() and p.command = 'CREATE INDEX CONCURRENTLY'
+      and p.index_relid = to_regclass('users_username_key')"""
+
+
+def backend(postgres, database, pid):
+    """Return a backend's state, query and index build phase, or None once it has gone."""
+    rows = query(postgres, database, """
+        select a.state, a.query, coalesce(p.phase, '-')
+        from pg_stat_activity a left join pg_stat_progress_create_index p on p.pid = a.pid
+        where a.pid = %s""", (pid,))
+    return rows[0] if rows else None
+
+
+def test_migrator_killed_mid_build_is_healed_by_the_next_at_once(postgres, metrics, tmp_path):
+    """Ensure `db upgrade` right after one SIGKILLed mid-build, still building, succeeds."""
+    history = migration_history()
+    database = "reliability_migrations_killed"
+    url = postgres.create_database(database)
+    migrate(url, history[0])
+    seed_users(postgres, database, KILLED_ROWS)
+    with contextlib.closing(postgres.connect(database)) as connection:
+        connection.autocommit = True
+        connection.cursor().execute("vacuum analyze users")
+    before = fingerprint(postgres, database)
+    _, migrator = upgrade_lock_constants()
+    first = Upgrade(url, str(tmp_path), "killed")
+    second = Upgrade(url, str(tmp_path), "next")
+    with contextlib.closing(postgres.connect(database)) as old:
+        # A snapshot older than every build: a concurrent build waits for it before it ends,
+        # so the killed runner's build is still on the server when the next run starts,
+        # however fast the machine. It holds no lock: nothing else waits for it.
+        old.set_session(isolation_level="REPEATABLE READ")
+        old.cursor().execute("select 1")
+        try:
+            first.start()
+            [(orphan, phase, done, total, name)] = wait_for(
+                lambda: [row for row in query(postgres, database, BUILD)
+                         if row[1].startswith("building index") and row[2] > 0],
+                STEP_TIMEOUT, 0.01, "the username index being built")
+            first.kill()
+            # Its lock session saw the closed socket; its build did not.
+            at_start = backend(postgres, database, orphan)
+            with LongestStatements(postgres, database) as statements:
+                second.start()
+                # The next run ends the orphan; only then may the builds finish.
+                wait_for(lambda: backend(postgres, database, orphan) is None
+                         or second.process.poll() is not None,
+                         STEP_TIMEOUT, 0.05, "the orphaned build ended")
+                orphan_gone = backend(postgres, database, orphan) is None
+                old.rollback()
+                code = second.wait(time.monotonic() + 300)
+        finally:
+            first.kill()
+            second.kill()
+    out, err = second.output()
+    assert name == migrator
+    assert at_start[:2] == ("active", "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "
+                                      "users_username_key ON users (username)"), at_start
+    assert orphan_gone, err[-3000:]
+    assert code == 0, err[-3000:]
+    assert "Traceback" not in out + err
+    assert [line.split("] ", 1)[1] for line in err.splitlines() if "Ended" in line] == [
+        ENDED.format(orphan)]
+    assert err.count("Running upgrade") == 1, err
+    assert_course_schema(postgres, database, history[-1])
+    assert fingerprint(postgres, database) == before
+    metrics["migrations_killed_mid_build"] = {
+        "rows": KILLED_ROWS, "killed_in": phase, "blocks_done_of_total": [done, total],
+        "orphan_at_next_start": {"state": at_start[0], "phase": at_start[2]},
+        "next_exit": code, "orphans_ended_by_next": 1,
+        "next_index_build_s": statements.longest(besides={orphan})["index_build"],
+    }
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Migrations for a fleet: simultaneous upgrades all succeed and apply each revision once;
 a runner killed mid-build is healed by the next at once; the unique revision runs on a
-served table of 1,000,000 users without stalling a request.
+served table of 1,000,000 users without stalling a request or a backend on a lock.
 """
 
 import contextlib
@@ -44,6 +44,9 @@ WAITING = "Another migration is running; waiting up to"
 KILLED_ROWS = 2_000_000
 # Any wait longer than this, or a step that does not happen, fails the test (seconds).
 STEP_TIMEOUT = 120
+# A request queued behind the ALTER waits at most its lock_timeout (MIGRATION_LOCK_TIMEOUT,
+# 500 ms) and the moment it holds the table; the control's ALTER holds it for over a second.
+LOCK_WAIT_BOUND = 0.75
 ENDED = "Ended 1 session(s) that a migration which died left running (pid {})."
 
 
@@ -251,6 +254,40 @@ class LongestStatements(Sampler):
         return {**kinds, "any": max(kinds.values())}
 
 
+class LockWaits(Sampler):
+    """Samples pg_locks for the locks the service's backends wait for, and how long each
+    waits (from PostgreSQL's own `waitstart`): every backend on the database but the
+    migrator's sessions, which carry its application_name."""
+
+    interval = 0.02
+    SAMPLE = """
+        select l.pid, l.waitstart, l.locktype, coalesce(l.relation::regclass::text, '-'),
+               extract(epoch from clock_timestamp() - l.waitstart)
+        from pg_locks l join pg_stat_activity a on a.pid = l.pid
+        where not l.granted and l.waitstart is not null and a.datname = current_database()
+          and a.pid <> pg_backend_pid() and a.application_name <> %s"""
+
+    def __init__(self, postgres, database):
+        super().__init__(postgres, database)
+        _, self.migrator = upgrade_lock_constants()
+        self.waits = {}
+
+    def record(self, cursor):
+        cursor.execute(self.SAMPLE, (self.migrator,))
+        for pid, started, locktype, relation, seconds in cursor.fetchall():
+            key = (pid, started, locktype, relation)
+            self.waits[key] = max(self.waits.get(key, 0.0), float(seconds))
+
+    def summary(self):
+        """Return the waits seen: how many, on what, the longest and each (seconds)."""
+        waited = sorted(self.waits.values(), reverse=True)
+        return {"backend_lock_waits": len(waited),
+                "on": sorted({f"{locktype} {relation}"
+                              for (_, _, locktype, relation) in self.waits}),
+                "longest_lock_wait_s": round(waited[0], 3) if waited else 0.0,
+                "lock_waits_s": [round(seconds, 3) for seconds in waited]}
+
+
 BUILD = """
     select p.pid, p.phase, p.blocks_done, p.blocks_total, a.application_name
     from pg_stat_progress_create_index p join pg_stat_activity a on a.pid = p.pid
@@ -364,7 +401,8 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
         load.wait_for_answers(20, 30)
         warmed = time.monotonic()
         time.sleep(BASELINE_SECONDS)
-        with LongestStatements(postgres, database) as statements:
+        with LongestStatements(postgres, database) as statements, \
+                LockWaits(postgres, database) as locks:
             started = time.monotonic()
             migrate(url, timeout=300,
                     DATABASE_STATEMENT_TIMEOUT=str(REQUEST_STATEMENT_TIMEOUT))
@@ -380,6 +418,7 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
         "reads": sum(a.kind == "read" for a in answers),
         "writes": sum(a.kind == "write" for a in answers),
         "longest_statement_s": statements.longest(),
+        **locks.summary(),
     }
     write_report(artifact_path("migrations-live-upgrade.json"), summary, answers)
 
@@ -392,6 +431,8 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
     written = {a.sent for a in everything if a.kind == "write"}
     assert written and posted(postgres, database, "live") == written
     assert_course_schema(postgres, database, history[-1])
+    # PostgreSQL's own account: no service backend waited long on a lock.
+    assert summary["longest_lock_wait_s"] < LOCK_WAIT_BOUND, summary
     # Statements outlived the requests' timeout, which the upgrade was given: not inherited.
     assert statements.longest()["any"] > REQUEST_STATEMENT_TIMEOUT / 1000, statements.seen
     metrics["migrations_live_upgrade"] = summary
@@ -400,11 +441,14 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
 def test_control_plain_unique_constraint_stalls_requests(million, postgres, metrics):
     """Ensure the live test's bound catches what the old revision did: a plain UNIQUE."""
     server, database, _, _ = million
+    _, migrator = upgrade_lock_constants()
     with SteadyLoad(server.base_url, LIVE_ROWS, prefix="control") as load:
         load.wait_for_answers(20, 30)
         warmed = time.monotonic()
         time.sleep(1)
-        with contextlib.closing(postgres.connect(database)) as connection:
+        # Named as the migrator, whose own waits the sampler leaves out.
+        with contextlib.closing(postgres.connect(database, application_name=migrator)) \
+                as connection, LockWaits(postgres, database) as locks:
             with connection.cursor() as cursor:
                 started = time.monotonic()
                 cursor.execute("alter table users "
@@ -423,7 +467,11 @@ def test_control_plain_unique_constraint_stalls_requests(million, postgres, metr
         "alter_s": round(ended - started, 2), "baseline": latency_summary(baseline),
         "during_alter": latency_summary(during),
         "stalled_1s_or_more": sum(a.elapsed >= STALL for a in during),
+        **locks.summary(),
     }
     # Every request that met the ALTER waited for its lock: the longest for nearly all of it.
     assert during and longest >= LOCKED_OUT_SHARE * (ended - started), summary
+    # The sampler sees those waits, on the users table, longer than the live test allows.
+    assert "relation users" in summary["on"], summary
+    assert summary["longest_lock_wait_s"] >= LOCK_WAIT_BOUND, summary
     metrics["migrations_control_plain_unique"] = summary

@@ -148,6 +148,15 @@ def migration_history():
     return list(reversed(json.loads(result.stdout)))
 
 
+def upgrade_lock_constants():
+    """Return the migrations' advisory lock key and their sessions' application_name."""
+    script = ("import json; from project.upgrade_lock import APPLICATION_NAME, LOCK_KEY; "
+              "print(json.dumps([LOCK_KEY, APPLICATION_NAME]))")
+    result = subprocess.run([APP_PYTHON, "-c", script], cwd=USERS_DIR, check=True,
+                            capture_output=True, text=True, timeout=60)
+    return tuple(json.loads(result.stdout))
+
+
 class Gunicorn:
     """`manage:app` under gunicorn, as production starts it, bound to a loopback port."""
 

@@ -1,10 +1,10 @@
 """Migrations for a fleet: simultaneous upgrades all succeed and apply each revision once;
-the unique revision runs on a served table of 1,000,000 users without stalling a request.
+a runner killed mid-build is healed by the next at once; the unique revision runs on a
+served table of 1,000,000 users without stalling a request or a backend on a lock.
 """
 
 import contextlib
 import os
-import re
 import subprocess
 import threading
 import time
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from harness import (APP_PYTHON, USERS_DIR, Gunicorn, app_environment, artifact_path, migrate,
-                     migration_history, seed_users, wait_for)
+                     migration_history, seed_users, upgrade_lock_constants, wait_for)
 from steady_load import SteadyLoad, latency_summary, write_report
 
 RACERS = 8
@@ -38,29 +38,16 @@ COURSE_INDEXES = [
     ("users_username_key", True, "u",
      "CREATE UNIQUE INDEX users_username_key ON public.users USING btree (username)"),
 ]
-# How long after every racer is ready they are all released (seconds).
-RELEASE_AFTER = 0.5
-# One racer: import the app first (the slow part), say so, wait for the release file, sleep
-# until the instant it names, then run the real command (`manage.py db upgrade` is
-# `cli.main` on these arguments).
-RACER = """
-import os, sys, time
-from manage import cli
-ready, release = sys.argv[1:3]
-open(ready, "w").close()
-deadline = time.monotonic() + 90
-while not os.path.exists(release + ".at"):
-    if time.monotonic() > deadline:
-        sys.exit("never released")
-    time.sleep(0.005)
-with open(release + ".at") as at:
-    time.sleep(max(0.0, float(at.read()) - time.time()))
-print(f"released {time.time()}", flush=True)
-try:
-    cli.main(["db", "upgrade"], prog_name="manage.py")
-finally:
-    print(f"finished {time.time()}", flush=True)
-"""
+# A racer logs this once when it finds the lock taken (project/upgrade_lock.py).
+WAITING = "Another migration is running; waiting up to"
+# Enough rows that each index build takes seconds, so the kill lands in the middle of one.
+KILLED_ROWS = 2_000_000
+# Any wait longer than this, or a step that does not happen, fails the test (seconds).
+STEP_TIMEOUT = 120
+# A request queued behind the ALTER waits at most its lock_timeout (MIGRATION_LOCK_TIMEOUT,
+# 500 ms) and the moment it holds the table; the control's ALTER holds it for over a second.
+LOCK_WAIT_BOUND = 0.75
+ENDED = "Ended 1 session(s) that a migration which died left running (pid {})."
 
 
 def query(postgres, database, sql, params=()):
@@ -106,22 +93,20 @@ def assert_course_schema(postgres, database, head):
         ("users_email_key", "u"), ("users_pkey", "p"), ("users_username_key", "u")]
 
 
-class Racer:
-    """One `db upgrade` in a process of its own, held after importing the app."""
+class Upgrade:
+    """`manage.py db upgrade` in a process of its own, its output in files."""
 
-    def __init__(self, number, database_url, folder):
-        self.ready = os.path.join(folder, f"ready-{number}")
-        self.out_path = os.path.join(folder, f"racer-{number}.out")
-        self.err_path = os.path.join(folder, f"racer-{number}.err")
-        self.release = os.path.join(folder, "release")
+    def __init__(self, database_url, folder, name):
+        self.out_path = os.path.join(folder, f"{name}.out")
+        self.err_path = os.path.join(folder, f"{name}.err")
         self.env = app_environment(database_url)
         self.process = None
 
     def start(self):
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.process = subprocess.Popen(
-                [APP_PYTHON, "-c", RACER, self.ready, self.release], cwd=USERS_DIR,
-                env=self.env, stdout=out, stderr=err)
+            self.process = subprocess.Popen([APP_PYTHON, "manage.py", "db", "upgrade"],
+                                            cwd=USERS_DIR, env=self.env, stdout=out, stderr=err)
+        return self
 
     def wait(self, deadline):
         try:
@@ -138,38 +123,41 @@ class Racer:
         with open(self.out_path) as out, open(self.err_path) as err:
             return out.read(), err.read()
 
-    def moment(self, event):
-        found = re.search(rf"^{event} ([0-9.]+)$", self.output()[0], re.MULTILINE)
-        return float(found.group(1)) if found else None
+    def waiting(self):
+        """Say whether it has logged that it waits for the lock; fail if it has exited."""
+        assert self.process.poll() is None, f"exited {self.process.returncode} before waiting"
+        return WAITING in self.output()[1]
 
 
-def release_at(path, instant):
-    """Name the release instant in `path`.at, written whole before any racer can read it."""
-    with open(path, "w") as release:
-        release.write(repr(instant))
-    os.rename(path, path + ".at")
+def race(postgres, database, url, folder):
+    """Hold the lock while RACERS upgrades start; release it once all wait for it.
 
-
-def race(database_url, folder):
-    """Start RACERS upgrades, release them together once all are ready; return them."""
-    racers = [Racer(number, database_url, folder) for number in range(RACERS)]
-    try:
-        for racer in racers:
-            racer.start()
-        wait_for(lambda: all(os.path.exists(racer.ready) for racer in racers), 90, 0.05,
-                 "every racer ready")
-        release_at(racers[0].release, time.time() + RELEASE_AFTER)
-        deadline = time.monotonic() + RACE_TIMEOUT
-        codes = [racer.wait(deadline) for racer in racers]
-    finally:
-        for racer in racers:
-            racer.kill()
-    return racers, codes
+    Return the racers, their exit codes and how long after the release the last exited.
+    """
+    lock_key, _ = upgrade_lock_constants()
+    racers = [Upgrade(url, folder, f"racer-{number}") for number in range(RACERS)]
+    with contextlib.closing(postgres.connect(database)) as holder:
+        holder.autocommit = True
+        try:
+            holder.cursor().execute("select pg_advisory_lock(%s)", (lock_key,))
+            for racer in racers:
+                racer.start()
+            wait_for(lambda: all(racer.waiting() for racer in racers), RACE_TIMEOUT, 0.05,
+                     "every racer waiting for the lock")
+            holder.cursor().execute("select pg_advisory_unlock(%s)", (lock_key,))
+            released = time.monotonic()
+            deadline = released + RACE_TIMEOUT
+            codes = [racer.wait(deadline) for racer in racers]
+            done_after = time.monotonic() - released
+        finally:
+            for racer in racers:
+                racer.kill()
+    return racers, codes, done_after
 
 
 @pytest.mark.parametrize("start", ["empty", "first_revision"])
 def test_simultaneous_upgrades_all_succeed_once(postgres, metrics, tmp_path, start):
-    """Ensure 8 `db upgrade`s released at one instant all exit 0 and leave one history."""
+    """Ensure 8 `db upgrade`s all waiting for one lock all exit 0 and leave one history."""
     history = migration_history()
     database = f"reliability_migrations_race_{start}"
     url = postgres.create_database(database)
@@ -179,7 +167,7 @@ def test_simultaneous_upgrades_all_succeed_once(postgres, metrics, tmp_path, sta
         seed_users(postgres, database, RACE_ROWS)
         before = fingerprint(postgres, database)
 
-    racers, codes = race(url, str(tmp_path))
+    racers, codes, done_after = race(postgres, database, url, str(tmp_path))
 
     outputs = [racer.output() for racer in racers]
     assert codes == [0] * RACERS, [f"exit {code}: {err[-2000:]}"
@@ -189,36 +177,31 @@ def test_simultaneous_upgrades_all_succeed_once(postgres, metrics, tmp_path, sta
         assert fingerprint(postgres, database) == before
     else:
         assert fingerprint(postgres, database)[0] == 0
-    # The one runner that held the lock applied every revision; the others found none to do.
+    # Every racer waited; the one the lock went to first applied every revision, the others
+    # found none to do.
+    assert [err.count(WAITING) for _, err in outputs] == [1] * RACERS
     pending = len(history) - (1 if before else 0)
     applied = [err.count("Running upgrade") for _, err in outputs]
     assert sorted(applied) == [0] * (RACERS - 1) + [pending]
-    released = [racer.moment("released") for racer in racers]
-    finished = [racer.moment("finished") for racer in racers]
-    assert max(released) < min(finished), "the racers did not overlap"
+    assert not any("Traceback" in out + err for out, err in outputs)
     metrics[f"migrations_race_{start}"] = {
         "racers": RACERS, "exit_0": codes.count(0), "rows": RACE_ROWS if before else 0,
-        "release_spread_ms": round((max(released) - min(released)) * 1000, 1),
-        "all_done_after_s": round(max(finished) - min(released), 2),
+        "waited_for_the_lock": sum(WAITING in err for _, err in outputs),
+        "all_done_after_release_s": round(done_after, 2),
         "racers_applying_revisions": sum(1 for count in applied if count),
-        "alembic_version_rows": 1,
+        "alembic_version_rows": len(versions(postgres, database)),
     }
 
 
-class LongestStatements:
-    """Samples pg_stat_activity for the migration's long statements while the block runs."""
+class Sampler:
+    """Runs `record(cursor)` every `interval` seconds on a connection of its own while the
+    block runs."""
 
-    SAMPLE = """
-        select pid, query_start, left(query, 80),
-               extract(epoch from clock_timestamp() - query_start)
-        from pg_stat_activity
-        where datname = current_database() and pid <> pg_backend_pid() and state = 'active'
-          and (query ilike 'CREATE UNIQUE INDEX%' or query ilike '%GROUP BY%')"""
+    interval = 0.05
 
     def __init__(self, postgres, database):
         self.postgres = postgres
         self.database = database
-        self.seen = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.sample, daemon=True)
 
@@ -234,18 +217,152 @@ class LongestStatements:
         with contextlib.closing(self.postgres.connect(self.database)) as connection:
             connection.autocommit = True
             with connection.cursor() as cursor:
-                while not self.stop.wait(0.05):
-                    cursor.execute(self.SAMPLE)
-                    for pid, started, text, seconds in cursor.fetchall():
-                        self.seen[(pid, started, text)] = float(seconds)
+                while not self.stop.wait(self.interval):
+                    self.record(cursor)
 
-    def longest(self):
-        """Return the longest statement seen (seconds) of each kind, and of all."""
+
+class LongestStatements(Sampler):
+    """Samples pg_stat_activity for the migration's long statements."""
+
+    SAMPLE = """
+        select pid, query_start, left(query, 80),
+               extract(epoch from clock_timestamp() - query_start)
+        from pg_stat_activity
+        where datname = current_database() and pid <> pg_backend_pid() and state = 'active'
+          and (query ilike 'CREATE UNIQUE INDEX%' or query ilike '%GROUP BY%')"""
+
+    def __init__(self, postgres, database):
+        super().__init__(postgres, database)
+        self.seen = {}
+
+    def record(self, cursor):
+        cursor.execute(self.SAMPLE)
+        for pid, started, text, seconds in cursor.fetchall():
+            self.seen[(pid, started, text)] = float(seconds)
+
+    def longest(self, besides=()):
+        """Return the longest statement seen (seconds) of each kind, and of all.
+
+        `besides`: backends whose statements do not count.
+        """
         kinds = {"index_build": 0.0, "duplicates_check": 0.0}
-        for (_, _, text), seconds in self.seen.items():
+        for (pid, _, text), seconds in self.seen.items():
+            if pid in besides:
+                continue
             kind = "index_build" if text.upper().startswith("CREATE") else "duplicates_check"
             kinds[kind] = max(kinds[kind], round(seconds, 2))
         return {**kinds, "any": max(kinds.values())}
+
+
+class LockWaits(Sampler):
+    """Samples pg_locks for the locks the service's backends wait for, and how long each
+    waits (from PostgreSQL's own `waitstart`): every backend on the database but the
+    migrator's sessions, which carry its application_name."""
+
+    interval = 0.02
+    SAMPLE = """
+        select l.pid, l.waitstart, l.locktype, coalesce(l.relation::regclass::text, '-'),
+               extract(epoch from clock_timestamp() - l.waitstart)
+        from pg_locks l join pg_stat_activity a on a.pid = l.pid
+        where not l.granted and l.waitstart is not null and a.datname = current_database()
+          and a.pid <> pg_backend_pid() and a.application_name <> %s"""
+
+    def __init__(self, postgres, database):
+        super().__init__(postgres, database)
+        _, self.migrator = upgrade_lock_constants()
+        self.waits = {}
+
+    def record(self, cursor):
+        cursor.execute(self.SAMPLE, (self.migrator,))
+        for pid, started, locktype, relation, seconds in cursor.fetchall():
+            key = (pid, started, locktype, relation)
+            self.waits[key] = max(self.waits.get(key, 0.0), float(seconds))
+
+    def summary(self):
+        """Return the waits seen: how many, on what, the longest and each (seconds)."""
+        waited = sorted(self.waits.values(), reverse=True)
+        return {"backend_lock_waits": len(waited),
+                "on": sorted({f"{locktype} {relation}"
+                              for (_, _, locktype, relation) in self.waits}),
+                "longest_lock_wait_s": round(waited[0], 3) if waited else 0.0,
+                "lock_waits_s": [round(seconds, 3) for seconds in waited]}
+
+
+BUILD = """
+    select p.pid, p.phase, p.blocks_done, p.blocks_total, a.application_name
+    from pg_stat_progress_create_index p join pg_stat_activity a on a.pid = p.pid
+    where p.datname = current_database() and p.command = 'CREATE INDEX CONCURRENTLY'
+      and p.index_relid = to_regclass('users_username_key')"""
+
+
+def backend(postgres, database, pid):
+    """Return a backend's state, query and index build phase, or None once it has gone."""
+    rows = query(postgres, database, """
+        select a.state, a.query, coalesce(p.phase, '-')
+        from pg_stat_activity a left join pg_stat_progress_create_index p on p.pid = a.pid
+        where a.pid = %s""", (pid,))
+    return rows[0] if rows else None
+
+
+def test_migrator_killed_mid_build_is_healed_by_the_next_at_once(postgres, metrics, tmp_path):
+    """Ensure `db upgrade` right after one SIGKILLed mid-build, still building, succeeds."""
+    history = migration_history()
+    database = "reliability_migrations_killed"
+    url = postgres.create_database(database)
+    migrate(url, history[0])
+    seed_users(postgres, database, KILLED_ROWS)
+    with contextlib.closing(postgres.connect(database)) as connection:
+        connection.autocommit = True
+        connection.cursor().execute("vacuum analyze users")
+    before = fingerprint(postgres, database)
+    _, migrator = upgrade_lock_constants()
+    first = Upgrade(url, str(tmp_path), "killed")
+    second = Upgrade(url, str(tmp_path), "next")
+    with contextlib.closing(postgres.connect(database)) as old:
+        # A snapshot older than every build: a concurrent build waits for it before it ends,
+        # so the killed runner's build is still on the server when the next run starts,
+        # however fast the machine. It holds no lock: nothing else waits for it.
+        old.set_session(isolation_level="REPEATABLE READ")
+        old.cursor().execute("select 1")
+        try:
+            first.start()
+            [(orphan, phase, done, total, name)] = wait_for(
+                lambda: [row for row in query(postgres, database, BUILD)
+                         if row[1].startswith("building index") and row[2] > 0],
+                STEP_TIMEOUT, 0.01, "the username index being built")
+            first.kill()
+            # Its lock session saw the closed socket; its build did not.
+            at_start = backend(postgres, database, orphan)
+            with LongestStatements(postgres, database) as statements:
+                second.start()
+                # The next run ends the orphan; only then may the builds finish.
+                wait_for(lambda: backend(postgres, database, orphan) is None
+                         or second.process.poll() is not None,
+                         STEP_TIMEOUT, 0.05, "the orphaned build ended")
+                orphan_gone = backend(postgres, database, orphan) is None
+                old.rollback()
+                code = second.wait(time.monotonic() + 300)
+        finally:
+            first.kill()
+            second.kill()
+    out, err = second.output()
+    assert name == migrator
+    assert at_start[:2] == ("active", "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "
+                                      "users_username_key ON users (username)"), at_start
+    assert orphan_gone, err[-3000:]
+    assert code == 0, err[-3000:]
+    assert "Traceback" not in out + err
+    assert [line.split("] ", 1)[1] for line in err.splitlines() if "Ended" in line] == [
+        ENDED.format(orphan)]
+    assert err.count("Running upgrade") == 1, err
+    assert_course_schema(postgres, database, history[-1])
+    assert fingerprint(postgres, database) == before
+    metrics["migrations_killed_mid_build"] = {
+        "rows": KILLED_ROWS, "killed_in": phase, "blocks_done_of_total": [done, total],
+        "orphan_at_next_start": {"state": at_start[0], "phase": at_start[2]},
+        "next_exit": code, "orphans_ended_by_next": 1,
+        "next_index_build_s": statements.longest(besides={orphan})["index_build"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +401,8 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
         load.wait_for_answers(20, 30)
         warmed = time.monotonic()
         time.sleep(BASELINE_SECONDS)
-        with LongestStatements(postgres, database) as statements:
+        with LongestStatements(postgres, database) as statements, \
+                LockWaits(postgres, database) as locks:
             started = time.monotonic()
             migrate(url, timeout=300,
                     DATABASE_STATEMENT_TIMEOUT=str(REQUEST_STATEMENT_TIMEOUT))
@@ -300,6 +418,7 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
         "reads": sum(a.kind == "read" for a in answers),
         "writes": sum(a.kind == "write" for a in answers),
         "longest_statement_s": statements.longest(),
+        **locks.summary(),
     }
     write_report(artifact_path("migrations-live-upgrade.json"), summary, answers)
 
@@ -312,6 +431,8 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
     written = {a.sent for a in everything if a.kind == "write"}
     assert written and posted(postgres, database, "live") == written
     assert_course_schema(postgres, database, history[-1])
+    # PostgreSQL's own account: no service backend waited long on a lock.
+    assert summary["longest_lock_wait_s"] < LOCK_WAIT_BOUND, summary
     # Statements outlived the requests' timeout, which the upgrade was given: not inherited.
     assert statements.longest()["any"] > REQUEST_STATEMENT_TIMEOUT / 1000, statements.seen
     metrics["migrations_live_upgrade"] = summary
@@ -320,11 +441,14 @@ def test_unique_revision_keeps_a_live_table_serving(million, postgres, metrics):
 def test_control_plain_unique_constraint_stalls_requests(million, postgres, metrics):
     """Ensure the live test's bound catches what the old revision did: a plain UNIQUE."""
     server, database, _, _ = million
+    _, migrator = upgrade_lock_constants()
     with SteadyLoad(server.base_url, LIVE_ROWS, prefix="control") as load:
         load.wait_for_answers(20, 30)
         warmed = time.monotonic()
         time.sleep(1)
-        with contextlib.closing(postgres.connect(database)) as connection:
+        # Named as the migrator, whose own waits the sampler leaves out.
+        with contextlib.closing(postgres.connect(database, application_name=migrator)) \
+                as connection, LockWaits(postgres, database) as locks:
             with connection.cursor() as cursor:
                 started = time.monotonic()
                 cursor.execute("alter table users "
@@ -343,7 +467,11 @@ def test_control_plain_unique_constraint_stalls_requests(million, postgres, metr
         "alter_s": round(ended - started, 2), "baseline": latency_summary(baseline),
         "during_alter": latency_summary(during),
         "stalled_1s_or_more": sum(a.elapsed >= STALL for a in during),
+        **locks.summary(),
     }
     # Every request that met the ALTER waited for its lock: the longest for nearly all of it.
     assert during and longest >= LOCKED_OUT_SHARE * (ended - started), summary
+    # The sampler sees those waits, on the users table, longer than the live test allows.
+    assert "relation users" in summary["on"], summary
+    assert summary["longest_lock_wait_s"] >= LOCK_WAIT_BOUND, summary
     metrics["migrations_control_plain_unique"] = summary

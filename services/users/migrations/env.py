@@ -6,10 +6,11 @@ one (an index build takes as long as the table needs), and MIGRATION_LOCK_TIMEOU
 every statement (DDL waiting for a lock queues every request behind it). CREATE INDEX
 CONCURRENTLY, whose waits for older transactions block no request, gets the longer
 MIGRATION_INDEX_LOCK_TIMEOUT instead (revisions read it from `config.attributes`). One
-runner at a time holds the migrations' advisory lock (`project.upgrade_lock`). Each revision runs
-in a transaction of its own, so a revision that must leave it (CREATE INDEX
-CONCURRENTLY) commits only what came before it. SQLite migrates on the app's engine,
-in batch mode.
+runner at a time holds the migrations' advisory lock (`project.upgrade_lock`); it first
+ends the sessions a runner that died left running, which the migration session's
+application_name names. Each revision runs in a transaction of its own, so a revision
+that must leave it (CREATE INDEX CONCURRENTLY) commits only what came before it. SQLite
+migrates on the app's engine, in batch mode.
 """
 
 import logging
@@ -22,7 +23,7 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.exc import OperationalError
 
 from project.settings import whole_number
-from project.upgrade_lock import upgrade_lock
+from project.upgrade_lock import APPLICATION_NAME, end_orphaned_runs, upgrade_lock
 
 config = context.config
 # Keep the app's own loggers when migrations run inside it (recreate_db, tests).
@@ -86,7 +87,7 @@ def run_migrations_online():
         with app_engine.connect() as connection:
             run_on(connection)
         return
-    settings = session_settings()
+    settings = [*session_settings(), f"SET application_name = '{APPLICATION_NAME}'"]
     wait = whole_number_setting("MIGRATION_LOCK_WAIT", 300)
     engine = create_engine(url, poolclass=pool.NullPool, connect_args={
         "connect_timeout": whole_number_setting("DATABASE_CONNECT_TIMEOUT", 3),
@@ -94,6 +95,7 @@ def run_migrations_online():
     try:
         with connect(engine) as lock_connection, upgrade_lock(lock_connection, wait):
             with connect(engine) as connection:
+                end_orphaned_runs(connection)
                 for statement in settings:
                     connection.exec_driver_sql(statement)
                 # Session settings: committed, they last for the whole session.

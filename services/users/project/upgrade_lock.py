@@ -10,6 +10,13 @@ a session blocked in `pg_advisory_lock` keeps a snapshot open, and the holder's
 `CREATE INDEX CONCURRENTLY` would then wait for that snapshot forever (a deadlock
 PostgreSQL cannot see). Each try is an instant statement on an autocommit connection
 of its own.
+
+A runner that dies frees the lock, but not always its statement: killed mid-build, its
+idle lock session sees the closed socket and ends at once, while the backend running its
+CREATE INDEX CONCURRENTLY builds on until it next writes to the client, holding the table
+lock the next runner's DROP INDEX needs. So migration sessions carry APPLICATION_NAME
+(the lock's session does not: a runner waiting for the lock is alive), and the runner
+that holds the lock ends any other such session on its database first.
 """
 
 import contextlib
@@ -25,6 +32,14 @@ log = logging.getLogger(__name__)
 LOCK_KEY = 0x75736572
 TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
 UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+APPLICATION_NAME = "users-migrate"
+# A role may end its own backends; waits up to :wait ms for each to be gone. A session's
+# parallel workers carry its name too, and end with it.
+END_ORPHANS = text("""
+    SELECT pid, pg_terminate_backend(pid, :wait) FROM pg_stat_activity
+    WHERE datname = current_database() AND usename = current_user
+      AND application_name = :name AND backend_type = 'client backend'
+      AND pid <> pg_backend_pid()""")
 
 
 class LockWaitExceeded(RuntimeError):
@@ -57,3 +72,16 @@ def upgrade_lock(connection, wait, poll=0.5):
         # A lock connection that died took the lock with it.
         with contextlib.suppress(DBAPIError):
             connection.scalar(UNLOCK, {"key": LOCK_KEY})
+
+
+def end_orphaned_runs(connection, wait=5000):
+    """End the migration sessions runners that died left on this database; log them.
+
+    Call it holding the lock, so that no live runner owns such a session.
+    """
+    ended = sorted(pid for pid, _ in connection.execute(
+        END_ORPHANS, {"name": APPLICATION_NAME, "wait": wait}))
+    if ended:
+        log.warning("Ended %d session(s) that a migration which died left running "
+                    "(pid %s).", len(ended), ", ".join(map(str, ended)))
+    return ended

@@ -13,8 +13,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from project import MIGRATIONS_DIR
+from project.tests.base import test_database_url
 from project.tests.support import child_env, run_manage, scratch_database
-from project.upgrade_lock import LOCK_KEY
+from project.upgrade_lock import APPLICATION_NAME, LOCK_KEY
 
 
 class MigrationRunCase(unittest.TestCase):
@@ -33,10 +34,10 @@ class MigrationRunCase(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         return result
 
-    def connect(self):
-        url = make_url(self.url)
+    def connect(self, url=None, **options):
+        url = make_url(url or self.url)
         return contextlib.closing(psycopg2.connect(
-            host=url.host, port=url.port, user=url.username, dbname=url.database))
+            host=url.host, port=url.port, user=url.username, dbname=url.database, **options))
 
     def query(self, sql, params=()):
         with self.connect() as connection, connection.cursor() as cursor:
@@ -44,6 +45,35 @@ class MigrationRunCase(unittest.TestCase):
             rows = cursor.fetchall() if cursor.description else None
             connection.commit()
             return rows
+
+    def wait_for_rows(self, sql, params=(), timeout=30):
+        """Poll `sql` until it returns rows; return them."""
+        deadline = time.monotonic() + timeout
+        while not (rows := self.query(sql, params)):
+            self.assertLess(time.monotonic(), deadline, f"no rows within {timeout} s: {sql}")
+            time.sleep(0.05)
+        return rows
+
+    def sleeping_session(self, url):
+        """Start `pg_sleep` in a migration-named session on `url`; return its pid, outcome."""
+        outcome = {}
+
+        def sleep():
+            with self.connect(url, application_name=APPLICATION_NAME) as connection:
+                connection.autocommit = True
+                try:
+                    connection.cursor().execute("select pg_sleep(120)")
+                except psycopg2.Error as error:
+                    outcome["error"] = type(error).__name__
+
+        thread = threading.Thread(target=sleep)
+        thread.start()
+        [(pid,)] = self.wait_for_rows(
+            "select pid from pg_stat_activity where datname = %s and state = 'active' "
+            "and query = 'select pg_sleep(120)'", (make_url(url).database,))
+        self.addCleanup(thread.join, 30)
+        self.addCleanup(self.query, "select pg_cancel_backend(%s)", (pid,))
+        return pid, outcome, thread
 
     def add_users(self, count):
         self.query("insert into users (username, email) select 'user' || n, "
@@ -79,6 +109,8 @@ class TestOneRunnerAtATime(MigrationRunCase):
         self.assertGreaterEqual(waited, 2)
         self.assertEqual(len(self.error_lines(result)), 1, result.stderr)
         self.assertIn("Another migration held the lock for more than 2 s", result.stderr)
+        self.assertEqual(result.stderr.count("Another migration is running; waiting up to "
+                                             "2 s for it."), 1, result.stderr)
         self.assertEqual(self.query("select count(*) from pg_tables where schemaname = "
                                     "'public'"), [(0,)])
         self.assert_ok("db", "upgrade")
@@ -91,8 +123,52 @@ class TestOneRunnerAtATime(MigrationRunCase):
         self.assertEqual(self.query("select count(*) from pg_locks where locktype = "
                                     "'advisory'"), [(0,)])
 
+    def test_upgrade_ends_the_session_a_dead_runner_left(self):
+        """Ensure an upgrade ends the migration sessions on its database, and only those."""
+        orphan, orphan_outcome, orphan_thread = self.sleeping_session(self.url)
+        elsewhere, elsewhere_outcome, elsewhere_thread = self.sleeping_session(
+            test_database_url())
+        with self.connect(application_name="bystander") as bystander:
+            idle = bystander.get_backend_pid()
+            result = self.assert_ok("db", "upgrade")
+            self.assertEqual(self.query("select count(*) from pg_stat_activity where pid = %s",
+                                        (orphan,)), [(0,)])
+            orphan_thread.join(30)
+            self.assertEqual(orphan_outcome, {"error": "OperationalError"})
+            self.assertEqual(self.error_lines(result), [])
+            self.assertEqual([line for line in result.stderr.splitlines() if "Ended" in line], [
+                "WARNI [project.upgrade_lock] Ended 1 session(s) that a migration which died "
+                f"left running (pid {orphan})."])
+            self.assertEqual(self.query("select pid, state from pg_stat_activity "
+                                        "where pid in (%s, %s) order by pid", (elsewhere, idle)),
+                             sorted([(elsewhere, "active"), (idle, "idle")]))
+        self.query("select pg_cancel_backend(%s)", (elsewhere,))
+        elsewhere_thread.join(30)
+        self.assertEqual(elsewhere_outcome, {"error": "QueryCanceled"})
+        self.assertEqual(self.query("select version_num from alembic_version"),
+                         [(self.head,)])
+
 
 class TestLiveIndexBuild(MigrationRunCase):
+
+    def test_migration_session_carries_its_application_name(self):
+        """Ensure the session building an index is named, so the next runner can find it."""
+        self.assert_ok("db", "upgrade", self.first)
+        self.add_users(50)
+        with self.connect() as writer:
+            writer.cursor().execute("lock table users in row exclusive mode")
+            upgrade = []
+            runner = threading.Thread(target=lambda: upgrade.append(self.manage("db", "upgrade")))
+            runner.start()
+            # The build waits for the open writer: its session is on show until rollback.
+            waiting = self.wait_for_rows(
+                "select application_name from pg_stat_activity where wait_event_type = 'Lock' "
+                "and query like 'CREATE UNIQUE INDEX CONCURRENTLY%%'")
+            writer.rollback()
+        runner.join(120)
+        self.assertEqual(waiting, [(APPLICATION_NAME,)])
+        self.assertEqual(upgrade[0].returncode, 0, upgrade[0].stderr)
+        self.assert_course_constraints()
 
     def test_offline_sql_for_every_revision(self):
         """Ensure `db upgrade --sql` works whole and revision by revision, touching nothing."""

@@ -17,7 +17,7 @@ from conftest import (IS_ROOT, USERS_DIR, as_user, child_pids, free_port, run, s
 
 DB_DIR = USERS_DIR / "project" / "db"
 # What the database image copies into /docker-entrypoint-initdb.d (its Dockerfile).
-INIT_FILES = [DB_DIR / "create.sql", DB_DIR / "roles.sh"]
+INIT_FILES = [DB_DIR / "create.sql", DB_DIR / "log_settings.sql", DB_DIR / "roles.sh"]
 
 
 def pg_bin(name):

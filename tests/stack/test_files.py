@@ -202,14 +202,15 @@ def test_other_images_are_pinned(dockerfile):
 
 
 def test_database_image_runs_create_sql_then_roles_sh():
-    """Ensure the database image copies create.sql and an executable roles.sh to the init dir.
+    """Ensure the database image copies create.sql, log_settings.sql and an executable
+    roles.sh to the init dir.
 
     The image runs its init files in name order, and a script it can execute as a
     program rather than sourcing it into its own shell.
     """
     text = (USERS_DIR / "project" / "db" / "Dockerfile").read_text()
     copies = re.findall(r"^COPY (.*) /docker-entrypoint-initdb\.d/$", text, re.MULTILINE)
-    assert copies == ["create.sql", "--chmod=755 roles.sh"]
+    assert copies == ["create.sql log_settings.sql", "--chmod=755 roles.sh"]
 
 
 def test_pgbouncer_image():

@@ -532,6 +532,40 @@ def test_statement_timeout_holds_through_pgbouncer(stack, via, measured):
         stack.processes.stop(instance)
 
 
+def test_postgres_log_keeps_no_personal_data(stack):
+    """Ensure duplicates, bad input and a statement timeout leave no email or username in
+    PostgreSQL's log, which keeps their SQLSTATE and the constraint's name."""
+    instance = stack.start_replica("log-privacy", f"127.0.0.1:{free_port()}",
+                                   WEB_CONCURRENCY="1",
+                                   DATABASE_STATEMENT_TIMEOUT=str(STATEMENT_TIMEOUT_MS))
+    server_log = stack.cluster.root / "server.log"
+    logged_before = len(server_log.read_text(errors="replace"))
+    secrets = ["privacy-first", "privacy.first@log.example", "privacy-second",
+               "privacy.second@log.example", "privacy-locked", "privacy.locked@log.example"]
+
+    def post(username, email):
+        return request_json(instance.url + "/users", "POST",
+                            {"username": username, "email": email})[0]
+
+    try:
+        stack.wait_for_replica(instance)
+        assert post(secrets[0], secrets[1]) == 201
+        assert post(secrets[2], secrets[1]) == 400  # the email again
+        assert post(secrets[0], secrets[3]) == 400  # the username again
+        assert post(secrets[2] * 20, secrets[3]) == 400  # too long: refused by the service
+        with TableLock(stack.cluster, "users"):
+            assert post(secrets[4], secrets[5]) == 503  # the statement timeout
+    finally:
+        stack.processes.stop(instance)
+    logged = server_log.read_text(errors="replace")[logged_before:]
+    assert [secret for secret in secrets if secret in logged] == [], logged
+    assert re.search(r"users_service@users_prod 23505 ERROR: +duplicate key value violates "
+                     r'unique constraint "users_email_key"', logged), logged
+    assert 'unique constraint "users_username_key"' in logged, logged
+    assert re.search(r"users_service@users_prod 57014 ERROR: +canceling statement due to "
+                     "statement timeout", logged), logged
+
+
 def served_count(stack, address):
     """Count the requests the replica at `address` has logged as answered."""
     return len(PROXIED.findall(Processes.log(stack.replicas[address])))

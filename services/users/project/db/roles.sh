@@ -24,6 +24,11 @@ CREATE ROLE users_service;
 \endif
 ALTER ROLE users_service WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT
   CONNECTION LIMIT 80 PASSWORD :'password';
+-- Its errors reach the log as their message alone (with the SQLSTATE, log_settings.sql):
+-- no DETAIL (a unique violation's holds the duplicate email) and no statement (which
+-- holds the values sent).
+ALTER ROLE users_service SET log_error_verbosity = terse;
+ALTER ROLE users_service SET log_min_error_statement = panic;
 REVOKE ALL ON DATABASE users_prod, users_dev, users_test, postgres, template1 FROM PUBLIC;
 GRANT CONNECT ON DATABASE users_prod TO users_service;
 -- What an earlier roles.sh granted by default; each revision now grants what it needs.

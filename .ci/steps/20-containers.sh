@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
 
-apt_install nginx shellcheck postgresql postgresql-client pgbouncer nftables
+apt_install nginx shellcheck postgresql postgresql-client pgbouncer nftables gettext-base
 venv .ci/venv-stack/tools python3 tests/stack/requirements.txt
 # The service as Dockerfile-prod installs it (runtime requirements only), from a Python
 # that the image's non-root user may run.

@@ -5,10 +5,12 @@ import json
 import time
 
 
-def request(url, method="GET", body=None, headers=None, timeout=15):
-    """Send one HTTP request on a connection of its own; return (status, headers, body)."""
+def request(url, method="GET", body=None, headers=None, timeout=15, source=None):
+    """Send one HTTP request on a connection of its own (from the loopback address
+    `source`, if given); return (status, headers, body)."""
     target = http.client.urlsplit(url)
-    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout,
+                                            source_address=(source, 0) if source else None)
     try:
         path = target.path + (f"?{target.query}" if target.query else "")
         connection.request(method, path, body=body, headers=headers or {})

@@ -13,11 +13,34 @@ the line's own parameters.
 
 import argparse
 import re
+import subprocess
 import sys
+from pathlib import Path
+
+NGINX_DIR = Path(__file__).resolve().parents[2] / "services" / "nginx"
 
 UPSTREAM_SERVER = re.compile(r"^(\s*server\s+)([A-Za-z0-9_.-]+)(:\d+)?([^;{]*;)", re.MULTILINE)
 PROXY_PASS = re.compile(r"^(\s*proxy_pass\s+https?://)([A-Za-z0-9_.-]+)(:\d+)?", re.MULTILINE)
 LISTEN = re.compile(r"^(\s*listen\s+)[^;]+;", re.MULTILINE)
+
+
+def image_filter(dockerfile=NGINX_DIR / "Dockerfile-prod"):
+    """Return the NGINX_ENVSUBST_FILTER the image sets (its variables' name pattern)."""
+    found = re.search(r"^ENV NGINX_ENVSUBST_FILTER=(\S+)$", dockerfile.read_text(), re.MULTILINE)
+    if not found:
+        raise ValueError(f"{dockerfile} sets no NGINX_ENVSUBST_FILTER")
+    return found.group(1)
+
+
+def fill_template(conf, environment, name_filter=None):
+    """Return `conf` as the nginx image writes out its template when it starts: envsubst
+    of the environment's variables whose names match the filter, and nothing else."""
+    name_filter = name_filter or image_filter()
+    names = " ".join(f"${{{name}}}" for name in sorted(environment)
+                     if re.search(name_filter, name))
+    result = subprocess.run(["envsubst", names], input=conf, env=dict(environment),
+                            capture_output=True, text=True, check=True)
+    return result.stdout
 
 
 def localise(conf, listen, hosts):

@@ -4,12 +4,15 @@ Each checker also meets a known-bad file and must fail on it, so a checker that 
 everything (missing, misconfigured, or silently skipping files) fails the suite.
 """
 
+import re
 import subprocess
 
 import pytest
 
 from conftest import (IS_ROOT, NGINX, NGINX_DIR, REPO, TOOLS_BIN, nginx_command, run, shown,
                       write_nginx_conf)
+from local_conf import fill_template
+from topology import ProdServices
 
 COMPOSE_FILES = ["docker-compose-dev.yml", "docker-compose-prod.yml"]
 # Values for the variables the production file requires from the environment.
@@ -231,10 +234,29 @@ def test_shellcheck_refuses_bad_file(tmp_path):
     assert "SC2086" in result.stdout, shown(result)
 
 
+def site_as_the_image_loads_it(conf, compose):
+    """Return the site conf `conf` as its image writes it out: prod.conf is a template
+    filled from compose's environment for nginx."""
+    text = (NGINX_DIR / conf).read_text()
+    if conf == "prod.conf":
+        text = fill_template(text, ProdServices(compose).environment("nginx"))
+    return text
+
+
+def test_prod_conf_template_fills_only_its_own_variables(compose):
+    """Ensure the image's envsubst fills the USERS_POST_ settings from compose's defaults
+    and leaves every nginx variable ($host, $binary_remote_addr, ...) as it is."""
+    original = (NGINX_DIR / "prod.conf").read_text()
+    filled = site_as_the_image_loads_it("prod.conf", compose)
+    assert "${" not in filled
+    assert "rate=30r/m;" in filled and "burst=10 nodelay;" in filled
+    assert re.findall(r"\$[a-z_]+", filled) == re.findall(r"\$[a-z_]+", original)
+
+
 @pytest.mark.parametrize("conf", NGINX_CONFS)
-def test_nginx_accepts(conf, tmp_path):
+def test_nginx_accepts(conf, tmp_path, compose):
     """Ensure nginx -t accepts each site conf as the nginx image would load it."""
-    result = nginx_test((NGINX_DIR / conf).read_text(), tmp_path)
+    result = nginx_test(site_as_the_image_loads_it(conf, compose), tmp_path)
     assert result.returncode == 0, shown(result)
     assert "test is successful" in result.stderr, shown(result)
 

@@ -17,21 +17,18 @@ import re
 import shutil
 import signal
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import (APP_BIN, NGINX_DIR, USERS_DIR, Processes, as_user,
-                      free_port, nginx_command, port_is_free, run,
-                      scratch_dir, shown, tcp_sockets, wait_until, write_nginx_conf)
+from conftest import (APP_BIN, USERS_DIR, Processes, as_user, free_port, run, scratch_dir,
+                      shown, tcp_sockets, wait_until)
 from http_calls import request, request_json, timed_request_json
 from load import InFlight, Load, new_user, statuses
-from local_conf import localise
+from nginx_site import ClientStandIn, HeaderEcho, serve, start_nginx
 from scratch_postgres import TableLock, psql_over_tcp
-from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, Topology
+from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, ProdServices, Topology
 
 USER = {"username": "michael", "email": "michael@mherman.org"}
 STORED = {"id": 1, "active": True, **USER}
@@ -57,6 +54,7 @@ UNAVAILABLE = {"status": "error",
                "message": "The database is unavailable. Please try again later."}
 NGINX_UNAVAILABLE = {"status": "error",
                      "message": "The users service is unavailable. Please try again later."}
+UNLIMITED_SIGN_UPS = {"USERS_POST_RATE": "10000r/s", "USERS_POST_BURST": "10000"}
 # A proxied request in gunicorn's access log (nginx speaks HTTP/1.0 to its upstreams).
 PROXIED = re.compile(r'"[A-Z]+ /users\S* HTTP/1\.0" \d{3}')
 
@@ -72,55 +70,6 @@ def head_revision():
             parents.add(parent.group(1))
     (head,) = revisions - parents
     return head
-
-
-class Recorder(BaseHTTPRequestHandler):
-    """Answer every request with a marker naming it, and remember its headers."""
-
-    marker = "stand-in"
-
-    def do_GET(self):
-        self.server.seen.append((self.command, self.path, dict(self.headers)))
-        body = f"{self.marker}: {self.command} {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET
-
-    def log_message(self, *args):
-        pass
-
-
-class ClientStandIn(Recorder):
-    marker = "client stand-in"
-
-
-class HeaderEcho(Recorder):
-    marker = "header echo"
-
-
-def serve(handler):
-    """Start a loopback HTTP server for `handler` in a thread; return the server."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def start_nginx(processes, work_dir, hosts, conf="prod.conf"):
-    """Run nginx with a loopback copy of `conf`; return its base URL."""
-    port = 80 if port_is_free(80) else free_port()
-    site = localise((NGINX_DIR / conf).read_text(), f"127.0.0.1:{port}", hosts)
-    main_conf = write_nginx_conf(work_dir, site, conf)
-    check = run(nginx_command(work_dir, main_conf, "-t"))
-    assert check.returncode == 0, shown(check)
-    process = processes.start(f"nginx-{port}", nginx_command(work_dir, main_conf))
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: request(base_url + "/")[0] == 200, "nginx answering", 30, process)
-    return base_url
 
 
 def port_free_on(addresses):
@@ -166,8 +115,12 @@ class Stack(Topology):
         for replica in self.replicas.values():
             self.wait_for_replica(replica)
         users = ",".join(f"{address}:{self.users_port}" for address in REPLICA_ADDRESSES)
+        # The load tests send every POST from one address: a limit they never reach
+        # (test_rate_limit.py runs compose's defaults).
+        environment = {**self.services.environment("nginx"), **UNLIMITED_SIGN_UPS}
         self.base_url = start_nginx(self.processes, self.nginx_dir, {
-            "users": users, "client": f"127.0.0.1:{self.client.server_port}"})
+            "users": users, "client": f"127.0.0.1:{self.client.server_port}"},
+            environment=environment)
 
     def replica_logs(self):
         return {address: Processes.log(replica) for address, replica in self.replicas.items()}
@@ -824,15 +777,16 @@ def test_restart_keeps_the_data(stack):
 
 
 @pytest.mark.parametrize("conf", ["prod.conf", "dev.conf"])
-def test_nginx_forwards_only_its_own_headers(conf, tmp_path_factory):
+def test_nginx_forwards_only_its_own_headers(conf, compose, tmp_path_factory):
     """Ensure the users service sees nginx's forwarded headers, never a client's."""
+    environment = ProdServices(compose).environment("nginx") if conf == "prod.conf" else None
     echo, client = serve(HeaderEcho), serve(ClientStandIn)
     processes = Processes(tmp_path_factory.mktemp("echo-logs"))
     work_dir = scratch_dir("stack-nginx-echo-")
     try:
         base_url = start_nginx(processes, work_dir, {
             "users": f"127.0.0.1:{echo.server_port}",
-            "client": f"127.0.0.1:{client.server_port}"}, conf)
+            "client": f"127.0.0.1:{client.server_port}"}, conf, environment)
         spoofed = {"Host": "users.example.com:8080",
                    "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
                    "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",

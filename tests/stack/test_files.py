@@ -127,6 +127,19 @@ def test_prod_mounts_no_code_and_publishes_only_nginx(prod):
         assert published(service) == ({(None, "80", 80)} if name == "nginx" else set()), name
 
 
+def test_prod_keeps_the_database_off_the_edge(prod):
+    """Ensure nginx and the client share no network with the database or PgBouncer, whose
+    network is internal; the replicas and the one-shot reach what they need."""
+    networks = {name: set(service["networks"]) for name, service in prod["services"].items()}
+    assert networks == {"nginx": {"edge"}, "client": {"edge"}, "users": {"edge", "data"},
+                        ONE_SHOT: {"data"}, "pgbouncer": {"data"}, "users-db": {"data"}}
+    for edge_service in ("nginx", "client"):
+        for data_service in ("users-db", "pgbouncer"):
+            assert not networks[edge_service] & networks[data_service]
+    assert prod["networks"]["data"]["internal"] is True
+    assert prod["networks"]["edge"].get("internal", False) is False
+
+
 def test_prod_builds_the_prod_images(prod):
     """Ensure prod builds every service from its production Dockerfile."""
     dockerfiles = {name: service["build"]["dockerfile"]

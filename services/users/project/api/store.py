@@ -16,6 +16,8 @@ from project.errors import APIError
 QUERY_PATH = "users.query_path"
 # Users per query when listing them all (`user_batches`).
 USERS_PER_BATCH = 2000
+# Users on one screen of the HTML page (`users_page`).
+USERS_PER_PAGE = 50
 # The largest value PostgreSQL's `integer` holds; beyond it no user can exist.
 MAX_USER_ID = 2**31 - 1
 USERS = User.__table__
@@ -23,7 +25,6 @@ USERS = User.__table__
 # building ORM objects (and flushing one) was most of the time a request took.
 PUBLIC_USERS = select(*(USERS.c[field] for field in PUBLIC_FIELDS))
 USER_BY_ID = PUBLIC_USERS.where(USERS.c.id == bindparam("id"))
-ALL_USERS = PUBLIC_USERS.order_by(USERS.c.id)
 USERS_AFTER = (PUBLIC_USERS.where(USERS.c.id > bindparam("after"))
                .order_by(USERS.c.id).limit(bindparam("size")))
 # Inline: nothing to read back (no RETURNING of the new id).
@@ -76,13 +77,25 @@ def find_user(user_id):
     return user_json(found[0]) if found else None
 
 
-def all_users():
-    """Return every user, ordered by id, as `User.to_json` shows them."""
-    return [user_json(row) for row in query_path().rows(ALL_USERS)]
+def parse_after(text):
+    """Return the user id `text` names as a page's start (0: the first page), or None."""
+    if text is None:
+        return 0
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_USER_ID:
+        return None
+    return int(text)
+
+
+def users_page(after, size=USERS_PER_PAGE):
+    """Return up to `size` users with ids above `after`, in id order, and whether more
+    follow: one keyset query, however big the table."""
+    rows = query_path().rows(USERS_AFTER, after=after, size=size + 1)
+    return [user_json(row) for row in rows[:size]], len(rows) > size
 
 
 def user_batches(size):
-    """Yield every user, ordered by id, in lists of at most `size` (as `all_users`).
+    """Yield every user, ordered by id, in lists of at most `size`, as `User.to_json`
+    shows them.
 
     One query per batch, each starting after the last id seen: listing a big table
     costs a worker the memory of one batch, and a small table still takes one query.

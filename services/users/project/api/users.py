@@ -7,11 +7,13 @@ from flask import (Blueprint, Response, flash, redirect, render_template, reques
                    stream_with_context, url_for)
 
 from project.api import store
-from project.api.store import all_users, create_user, find_user, user_batches
+from project.api.store import (create_user, find_user, parse_after, user_batches,
+                               users_page)
 from project.api.validation import parse_new_user, read_json_body
 from project.errors import APIError
 
 users_blueprint = Blueprint("users", __name__, template_folder="./templates")
+BAD_AFTER = "That page does not exist: after must be a user id."
 
 
 @users_blueprint.route("/users/ping", methods=["GET"])
@@ -68,16 +70,26 @@ def compact_json(value):
 
 @users_blueprint.route("/", methods=["GET", "POST"])
 def index():
-    """Show every user; a posted form adds one, then redirects (Post/Redirect/Get)."""
+    """Show a page of users (`?after=<id>` for the next); a posted form adds one, then
+    redirects (Post/Redirect/Get)."""
+    after = parse_after(request.args.get("after"))
+    if after is None:
+        return render_page(0, error=BAD_AFTER), 400
     if request.method == "GET":
-        return render_template("index.html", users=all_users())
+        return render_page(after)
     form = request.form.to_dict()
     try:
         fields = parse_new_user(form)
         create_user(**fields)
     except APIError as error:
         message = error.message if error.detail is None else error.detail
-        page = render_template("index.html", users=all_users(), error=message, form=form)
-        return page, 400
+        return render_page(after, error=message, form=form), 400
     flash(f"{fields['email']} was added!")
     return redirect(url_for("users.index"))
+
+
+def render_page(after, **context):
+    """Render the page with the users after id `after`, and a link to the next ones."""
+    users, more = users_page(after)
+    next_after = users[-1]["id"] if more else None
+    return render_template("index.html", users=users, next_after=next_after, **context)

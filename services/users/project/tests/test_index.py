@@ -1,9 +1,11 @@
 """The HTML page at /: Post/Redirect/Get, clear messages, escaped input."""
 
+import re
 import unittest
 
 from project import db
 from project.api.models import User
+from project.api.store import USERS_PER_PAGE
 from project.tests.base import BaseTestCase
 from project.tests.utils import add_user
 
@@ -76,6 +78,42 @@ class TestIndexPage(BaseTestCase):
         add_user("adam", "adam@mherman.org")
         page = self.client.get("/").get_data(as_text=True)
         self.assertLess(page.index("<li>zed</li>"), page.index("<li>adam</li>"))
+
+    def add_users(self, count):
+        db.session.add_all(User(username=f"user{n:03}", email=f"user{n:03}@mherman.org")
+                           for n in range(count))
+        db.session.commit()
+
+    def test_page_shows_one_screen_of_users_and_links_the_next(self):
+        """Ensure the page lists the first USERS_PER_PAGE users and links the rest, which
+        the link shows, without a link where none follow."""
+        self.add_users(USERS_PER_PAGE + 5)
+        first = self.client.get("/").get_data(as_text=True)
+        self.assertEqual(first.count("<li>"), USERS_PER_PAGE)
+        self.assertIn(f"<li>user{USERS_PER_PAGE - 1:03}</li>", first)
+        self.assertNotIn(f"<li>user{USERS_PER_PAGE:03}</li>", first)
+        link = re.search(r'<a href="([^"]+)" rel="next">', first).group(1)
+        last_id = db.session.scalars(db.select(User.id).order_by(User.id)).all()[
+            USERS_PER_PAGE - 1]
+        self.assertEqual(link, f"/?after={last_id}")
+        rest = self.client.get(link).get_data(as_text=True)
+        self.assertEqual(rest.count("<li>"), 5)
+        self.assertNotIn('rel="next"', rest)
+
+    def test_a_full_last_page_has_no_next_link(self):
+        """Ensure exactly one page of users gets no link to an empty page."""
+        self.add_users(USERS_PER_PAGE)
+        page = self.client.get("/").get_data(as_text=True)
+        self.assertEqual(page.count("<li>"), USERS_PER_PAGE)
+        self.assertNotIn('rel="next"', page)
+
+    def test_a_bad_after_is_a_400_page(self):
+        """Ensure a page start that is not a user id answers 400 with the message."""
+        for after in ("abc", "-1", "1.5", str(2**31), "٣"):
+            with self.subTest(after=after):
+                response = self.client.get("/", query_string={"after": after})
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("after must be a user id", response.get_data(as_text=True))
 
 
 if __name__ == "__main__":

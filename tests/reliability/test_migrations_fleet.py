@@ -11,9 +11,11 @@ import time
 
 import pytest
 
-from harness import (APP_PYTHON, USERS_DIR, Gunicorn, app_environment, artifact_path, migrate,
-                     migration_history, seed_users, wait_for)
-from steady_load import SteadyLoad, latency_summary, write_report
+from conftest import (APP_PYTHON, USERS_DIR, Gunicorn, artifact_path, migrate, migration_history,
+                      seed_users)
+from harness.load import SteadyLoad, latency_summary, write_report
+from harness.servers import service_env
+from harness.waiting import wait_until
 
 RACERS = 8
 RACE_ROWS = 20_000
@@ -114,7 +116,7 @@ class Racer:
         self.out_path = os.path.join(folder, f"racer-{number}.out")
         self.err_path = os.path.join(folder, f"racer-{number}.err")
         self.release = os.path.join(folder, "release")
-        self.env = app_environment(database_url)
+        self.env = service_env(database_url)
         self.process = None
 
     def start(self):
@@ -156,8 +158,8 @@ def race(database_url, folder):
     try:
         for racer in racers:
             racer.start()
-        wait_for(lambda: all(os.path.exists(racer.ready) for racer in racers), 90, 0.05,
-                 "every racer ready")
+        wait_until(lambda: all(os.path.exists(racer.ready) for racer in racers),
+                   "every racer ready", 90, interval=0.05)
         release_at(racers[0].release, time.time() + RELEASE_AFTER)
         deadline = time.monotonic() + RACE_TIMEOUT
         codes = [racer.wait(deadline) for racer in racers]

@@ -50,6 +50,7 @@ class Processes:
 
     def start(self, name, command, **options):
         """Start `command` in a session of its own, its output appended to `name`.log."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,

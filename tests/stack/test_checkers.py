@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import (IS_ROOT, NGINX, NGINX_DIR, REPO, TOOLS_BIN, nginx_command, run, shown,
-                      write_nginx_conf)
+from conftest import NGINX, NGINX_DIR, REPO, TOOLS_BIN, nginx_command, run, shown, write_nginx_conf
+from harness.processes import IS_ROOT
 
 COMPOSE_FILES = ["docker-compose-dev.yml", "docker-compose-prod.yml"]
 # Values for the variables the production file requires from the environment.

@@ -13,9 +13,11 @@ import time
 
 import pytest
 
-from conftest import Processes, free_port, wait_until
-from http_calls import request, request_json
-from load import Load, statuses
+from harness.http import request_json
+from harness.load import Load, statuses
+from harness.ports import free_port
+from harness.processes import Processes
+from harness.waiting import wait_until
 from topology import database_behind_pgbouncer
 
 READERS, WRITERS = 4, 4
@@ -68,7 +70,7 @@ def under_load(topology, name, fault):
         (row,) = topology.cluster.query(
             f"SELECT id FROM users WHERE username = '{seed}'", database="users_prod")
         with Load([replica.url], f"/users/{row[0]}", readers=READERS, writers=WRITERS,
-                  prefix=name, request=request) as load:
+                  prefix=name) as load:
             time.sleep(2)
             faulted = time.monotonic()
             accepting = fault()

@@ -24,11 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (APP_BIN, NGINX_DIR, USERS_DIR, Processes, as_user,
-                      free_port, nginx_command, port_is_free, run,
-                      scratch_dir, shown, tcp_sockets, wait_until, write_nginx_conf)
-from http_calls import request, request_json, timed_request_json
-from load import Load, statuses
+from conftest import (APP_BIN, NGINX_DIR, USERS_DIR, nginx_command, run, shown, tcp_sockets,
+                      write_nginx_conf)
+from harness.http import request, request_json
+from harness.load import Load, statuses
+from harness.ports import free_port, port_is_free
+from harness.processes import Processes, as_user, scratch_dir
+from harness.waiting import wait_until
 from local_conf import localise
 from scratch_postgres import TableLock
 from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, Topology
@@ -110,7 +112,7 @@ def start_nginx(processes, work_dir, hosts, conf="prod.conf"):
     assert check.returncode == 0, shown(check)
     process = processes.start(f"nginx-{port}", nginx_command(work_dir, main_conf))
     base_url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: request(base_url + "/")[0] == 200, "nginx answering", 30, process)
+    wait_until(lambda: request(base_url + "/").status == 200, "nginx answering", 30, process)
     return base_url
 
 
@@ -382,8 +384,8 @@ def test_users_subpaths_reach_the_app(stack):
 @pytest.mark.parametrize("path", ["/", "/usersX", "/users-admin", "/userss/1"])
 def test_other_paths_go_to_the_client(stack, path):
     """Ensure / and look-alikes such as /usersX go to the client, not the users service."""
-    status, _, body = request(stack.base_url + path)
-    assert (status, body.decode()) == (200, f"client stand-in: GET {path}")
+    response = request(stack.base_url + path)
+    assert (response.status, response.body.decode()) == (200, f"client stand-in: GET {path}")
 
 
 def padded_user(size, email):
@@ -461,7 +463,8 @@ def test_statement_timeout_holds_through_pgbouncer(stack, via, measured):
         stack.wait_for_replica(instance)
         assert request_json(instance.url + "/users/1")[0] == 200
         with TableLock(stack.cluster, "users"):
-            elapsed, status, body = timed_request_json(instance.url + "/users/1")
+            response = request(instance.url + "/users/1")
+        elapsed, status, body = response.elapsed, response.status, response.json()
         assert (status, body) == (503, UNAVAILABLE)
         limit = STATEMENT_TIMEOUT_MS / 1000
         measured["seconds_to_503"] = round(elapsed, 3)
@@ -525,8 +528,7 @@ def test_a_replica_killed_mid_load_costs_no_get_and_no_acknowledged_post(stack, 
     assert request_json(stack.base_url + "/users", "POST", {
         "username": "fleet-seed", "email": "fleet-seed@fleet.example"})[0] == 201
     read_path = f"/users/{stack.user_id('fleet-seed')}"
-    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill",
-              request=request) as load:
+    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill") as load:
         moments = kill_mid_load(stack, load)
     answers = load.answers
     assert not [answer.error for answer in answers if answer.error]
@@ -602,8 +604,7 @@ def test_nginx_forwards_only_its_own_headers(conf, tmp_path_factory):
                    "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
                    "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
                    "X-Forwarded-Port": "8443", "X-Forwarded-Prefix": "/evil"}
-        status, _, _ = request(base_url + "/users/ping", headers=spoofed)
-        assert status == 200
+        assert request(base_url + "/users/ping", headers=spoofed).status == 200
         (_, path, headers), = echo.seen
         forwarded = {name: value for name, value in headers.items()
                      if name.lower().startswith("x-") or name.lower() == "host"}
@@ -614,8 +615,8 @@ def test_nginx_forwards_only_its_own_headers(conf, tmp_path_factory):
             "X-Forwarded-Proto": "http",
             "X-Forwarded-Host": "users.example.com:8080",
         })
-        status, _, body = request(base_url + "/usersX")
-        assert (status, body.decode()) == (200, "client stand-in: GET /usersX")
+        response = request(base_url + "/usersX")
+        assert (response.status, response.body.decode()) == (200, "client stand-in: GET /usersX")
         assert len(echo.seen) == 1
     finally:
         processes.stop_all()

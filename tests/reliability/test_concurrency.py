@@ -5,7 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import post_user, stored_users
+from conftest import stored_users
+from harness.http import post_user
 
 CLIENTS = 48
 ROUNDS = 5

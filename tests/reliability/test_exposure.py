@@ -7,7 +7,11 @@ import tempfile
 
 import pytest
 
-from harness import APP_PYTHON, USERS_DIR, app_environment, free_port, request, wait_for
+from conftest import APP_PYTHON, USERS_DIR
+from harness.http import request
+from harness.ports import free_port
+from harness.servers import service_env
+from harness.waiting import wait_until
 
 DEBUG_ENVIRONMENT = {"FLASK_DEBUG": "1", "FLASK_ENV": "development", "DEBUG_TB_ENABLED": "1"}
 
@@ -15,10 +19,10 @@ DEBUG_ENVIRONMENT = {"FLASK_DEBUG": "1", "FLASK_ENV": "development", "DEBUG_TB_E
 def test_debug_switches_do_nothing_in_production(serve, metrics):
     with serve("exposure", workers=1, **DEBUG_ENVIRONMENT) as (server, _):
         base = server.base_url
-        page = request("GET", base + "/")
-        toolbar = request("GET", base + "/_debug_toolbar/static/css/toolbar.css")
-        console = request("GET", base + "/console")
-        foreign = request("GET", base + "/users/ping", headers={"Origin": "http://evil.example"})
+        page = request(base + "/")
+        toolbar = request(base + "/_debug_toolbar/static/css/toolbar.css")
+        console = request(base + "/console")
+        foreign = request(base + "/users/ping", headers={"Origin": "http://evil.example"})
         log = server.log_text()
 
     assert page.status == 200
@@ -42,8 +46,8 @@ def debugger_resource_served(settings):
     """Run `manage.py run` (Werkzeug's server) with FLASK_DEBUG=1; ask for a debugger file."""
     port = free_port()
     folder = tempfile.mkdtemp(prefix="reliability-run-")
-    env = app_environment("sqlite:///" + os.path.join(folder, "users.db"),
-                          APP_SETTINGS=f"project.config.{settings}", FLASK_DEBUG="1")
+    env = service_env("sqlite:///" + os.path.join(folder, "users.db"),
+                      APP_SETTINGS=f"project.config.{settings}", FLASK_DEBUG="1")
     with open(os.path.join(folder, "server.log"), "wb") as log:
         server = subprocess.Popen([APP_PYTHON, "manage.py", "run", "--port", str(port),
                                    "--no-reload"], cwd=USERS_DIR, env=env,
@@ -53,16 +57,16 @@ def debugger_resource_served(settings):
 
         def answers():
             try:
-                return request("GET", url + "/users/ping", timeout=2).status == 200
+                return request(url + "/users/ping", timeout=2).status == 200
             except OSError:
                 return False
 
-        wait_for(lambda: server.poll() is not None or answers(), 30, 0.2,
-                 "manage.py run answering")
+        wait_until(lambda: server.poll() is not None or answers(), "manage.py run answering",
+                   30)
         if server.poll() is not None:
             with open(os.path.join(folder, "server.log"), encoding="utf-8") as log:
                 raise RuntimeError("manage.py run exited: " + log.read()[-2000:])
-        resource = request("GET", url + "/?__debugger__=yes&cmd=resource&f=style.css")
+        resource = request(url + "/?__debugger__=yes&cmd=resource&f=style.css")
         return resource.headers.get_content_type() == "text/css"
     finally:
         server.terminate()
@@ -77,8 +81,8 @@ def test_flask_debug_starts_the_debugger_in_development(metrics):
 
 @pytest.mark.parametrize("arguments", [["run"], ["--debug", "run"], ["run", "--debugger"]])
 def test_production_never_starts_the_development_server(arguments, metrics):
-    env = app_environment("sqlite:///" + os.path.join(tempfile.gettempdir(), "never.db"),
-                          APP_SETTINGS="project.config.ProductionConfig", FLASK_DEBUG="1")
+    env = service_env("sqlite:///" + os.path.join(tempfile.gettempdir(), "never.db"),
+                      APP_SETTINGS="project.config.ProductionConfig", FLASK_DEBUG="1")
     result = subprocess.run([APP_PYTHON, "manage.py", *arguments, "--port", str(free_port())],
                             cwd=USERS_DIR, env=env, capture_output=True, text=True,
                             timeout=60, check=False)

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from harness import post_user, request, stored_users, wait_for
+from conftest import stored_users
+from harness.http import post_user, request
+from harness.waiting import wait_until
 
 UNAVAILABLE = {"status": "error",
                "message": "The database is unavailable. Please try again later."}
@@ -42,10 +44,11 @@ def test_stopped_database_gives_fast_503s_then_recovers(service, postgres, metri
         answers, slowest = [], 0.0
         for _ in range(ROUNDS_WHILE_DOWN):
             for method, path, body, content_type in DATABASE_ROUTES:
-                response = request(method, base + path, body, content_type, timeout=30)
+                response = request(base + path, method, body, {"Content-Type": content_type}
+                                   if content_type else None, timeout=30)
                 slowest = max(slowest, response.elapsed)
                 answers.append((method, path, response.status, response.json()))
-            ping = request("GET", base + "/users/ping", timeout=30)
+            ping = request(base + "/users/ping", timeout=30)
             assert (ping.status, ping.json()["message"]) == (200, "pong!")
         wrong = [answer for answer in answers if answer[2:] != (503, UNAVAILABLE)]
         assert wrong == []
@@ -55,11 +58,11 @@ def test_stopped_database_gives_fast_503s_then_recovers(service, postgres, metri
         postgres.start()
 
     started = time.monotonic()
-    wait_for(lambda: request("GET", base + "/users/ready").status == 200, 30, 0.2,
-             "readiness after PostgreSQL came back")
+    wait_until(lambda: request(base + "/users/ready").status == 200,
+               "readiness after PostgreSQL came back", 30)
     recovered_after = time.monotonic() - started
     assert post_user(base, "after", "after@mherman.org").status == 201
-    assert request("GET", base + "/users").json()["data"]["users"][-1]["username"] == "after"
+    assert request(base + "/users").json()["data"]["users"][-1]["username"] == "after"
     assert server.worker_pids() == workers
     assert stored_users(postgres, database) == [("before", "before@mherman.org"),
                                                 ("after", "after@mherman.org")]
@@ -76,11 +79,11 @@ def test_statement_timeout_under_gunicorn(service, postgres, metrics):
     with contextlib.closing(postgres.connect(database)) as locker:
         with locker.cursor() as cursor:
             cursor.execute("lock table users in access exclusive mode")
-            response = request("GET", server.base_url + "/users", timeout=30)
+            response = request(server.base_url + "/users", timeout=30)
         locker.rollback()
     assert (response.status, response.json()) == (503, UNAVAILABLE)
     assert 4.5 < response.elapsed < 8
-    assert request("GET", server.base_url + "/users").status == 200
+    assert request(server.base_url + "/users").status == 200
     metrics["statement_timeout"] = {"blocked_request_answered_503_after_s":
                                     round(response.elapsed, 2)}
 

@@ -11,9 +11,11 @@ import time
 
 import pytest
 
-from harness import (APP_PYTHON, USERS_DIR, Gunicorn, app_environment, artifact_path, migrate,
-                     migration_history, seed_users, upgrade_lock_constants, wait_for)
-from steady_load import SteadyLoad, latency_summary, write_report
+from conftest import (APP_PYTHON, USERS_DIR, Gunicorn, artifact_path, migrate, migration_history,
+                      seed_users, upgrade_lock_constants)
+from harness.load import SteadyLoad, latency_summary, write_report
+from harness.servers import service_env
+from harness.waiting import wait_until
 
 RACERS = 8
 RACE_ROWS = 20_000
@@ -99,7 +101,7 @@ class Upgrade:
     def __init__(self, database_url, folder, name):
         self.out_path = os.path.join(folder, f"{name}.out")
         self.err_path = os.path.join(folder, f"{name}.err")
-        self.env = app_environment(database_url)
+        self.env = service_env(database_url)
         self.process = None
 
     def start(self):
@@ -142,8 +144,8 @@ def race(postgres, database, url, folder):
             holder.cursor().execute("select pg_advisory_lock(%s)", (lock_key,))
             for racer in racers:
                 racer.start()
-            wait_for(lambda: all(racer.waiting() for racer in racers), RACE_TIMEOUT, 0.05,
-                     "every racer waiting for the lock")
+            wait_until(lambda: all(racer.waiting() for racer in racers),
+                       "every racer waiting for the lock", RACE_TIMEOUT, interval=0.05)
             holder.cursor().execute("select pg_advisory_unlock(%s)", (lock_key,))
             released = time.monotonic()
             deadline = released + RACE_TIMEOUT
@@ -326,19 +328,19 @@ def test_migrator_killed_mid_build_is_healed_by_the_next_at_once(postgres, metri
         old.cursor().execute("select 1")
         try:
             first.start()
-            [(orphan, phase, done, total, name)] = wait_for(
+            [(orphan, phase, done, total, name)] = wait_until(
                 lambda: [row for row in query(postgres, database, BUILD)
                          if row[1].startswith("building index") and row[2] > 0],
-                STEP_TIMEOUT, 0.01, "the username index being built")
+                "the username index being built", STEP_TIMEOUT, interval=0.01)
             first.kill()
             # Its lock session saw the closed socket; its build did not.
             at_start = backend(postgres, database, orphan)
             with LongestStatements(postgres, database) as statements:
                 second.start()
                 # The next run ends the orphan; only then may the builds finish.
-                wait_for(lambda: backend(postgres, database, orphan) is None
-                         or second.process.poll() is not None,
-                         STEP_TIMEOUT, 0.05, "the orphaned build ended")
+                wait_until(lambda: backend(postgres, database, orphan) is None
+                           or second.process.poll() is not None,
+                           "the orphaned build ended", STEP_TIMEOUT, interval=0.05)
                 orphan_gone = backend(postgres, database, orphan) is None
                 old.rollback()
                 code = second.wait(time.monotonic() + 300)

@@ -4,7 +4,9 @@ import json
 import threading
 import time
 
-from harness import request, stored_users, wait_for
+from conftest import stored_users
+from harness.http import request
+from harness.waiting import wait_until
 
 WRITERS = 8
 # Each writer stops after this many requests at most, whatever happens.
@@ -35,7 +37,7 @@ class Writer(threading.Thread):
             email = f"{username}@mherman.org" if valid else f"{username}-at-nowhere"
             body = json.dumps({"username": username, "email": email})
             try:
-                outcome = request("POST", self.base_url + "/users", body, timeout=30).status
+                outcome = request(self.base_url + "/users", "POST", body, timeout=30).status
             except OSError as error:
                 outcome = f"socket: {error!r}"
             self.sent.append((username, email, valid, outcome, time.monotonic()))
@@ -54,21 +56,21 @@ def test_acknowledged_writes_survive_a_killed_database(serve, postgres, metrics)
         for writer in writers:
             writer.start()
         try:
-            wait_for(lambda: acknowledged(writers) >= ACKED_BEFORE_FAULT, 60, 0.05,
-                     "writes acknowledged before the fault")
+            wait_until(lambda: acknowledged(writers) >= ACKED_BEFORE_FAULT,
+                       "writes acknowledged before the fault", 60, interval=0.05)
             postgres.stop("immediate")
             time.sleep(DOWN_FOR)
             postgres.start()
             back = time.monotonic()
-            wait_for(lambda: acknowledged(writers, since=back) >= ACKED_AFTER_FAULT, 60, 0.05,
-                     "writes acknowledged after PostgreSQL came back")
+            wait_until(lambda: acknowledged(writers, since=back) >= ACKED_AFTER_FAULT,
+                       "writes acknowledged after PostgreSQL came back", 60, interval=0.05)
         finally:
             stop.set()
             for writer in writers:
                 writer.join(timeout=60)
         assert not any(writer.is_alive() for writer in writers)
         rows = stored_users(postgres, database)
-        listed = request("GET", server.base_url + "/users").json()["data"]["users"]
+        listed = request(server.base_url + "/users").json()["data"]["users"]
         assert server.worker_pids() == workers
 
     sent = [record for writer in writers for record in writer.sent]

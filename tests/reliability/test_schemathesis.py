@@ -5,7 +5,8 @@ import os
 import subprocess
 import sys
 
-from harness import USERS_DIR, artifact_path, request
+from conftest import USERS_DIR, artifact_path
+from harness.http import request
 
 SCHEMATHESIS = os.path.join(os.path.dirname(sys.executable), "schemathesis")
 HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis_hooks.py")
@@ -25,7 +26,7 @@ MIN_ACCEPTED = 30
 
 def test_fuzz_every_operation(serve, metrics, capsys):
     with serve("schemathesis", workers=2) as (server, _):
-        served = request("GET", server.base_url + "/users/openapi.json")
+        served = request(server.base_url + "/users/openapi.json")
         assert served.status == 200
         with open(os.path.join(USERS_DIR, "project", "openapi.json"), "rb") as packaged:
             assert json.loads(served.body) == json.loads(packaged.read())

@@ -6,7 +6,9 @@ import signal
 import threading
 import time
 
-from harness import Gunicorn, migrate, request, stored_users, wait_for
+from conftest import Gunicorn, migrate, stored_users
+from harness.http import request
+from harness.waiting import wait_until
 
 WORKERS = 4
 # Requests in flight, as many as there are workers (gthread workers may take several
@@ -34,14 +36,14 @@ def test_sigterm_lets_requests_in_flight_finish(postgres, metrics):
     migrate(postgres.create_database(database))
     server = Gunicorn(postgres.url(database), database, workers=WORKERS).start()
     try:
-        assert request("POST", server.base_url + "/users", json.dumps(
+        assert request(server.base_url + "/users", "POST", json.dumps(
             {"username": "first", "email": "first@mherman.org"})).status == 201
         answers = [None] * len(IN_FLIGHT)
 
         def send(index):
             method, path, body = IN_FLIGHT[index]
             try:
-                answers[index] = request(method, server.base_url + path, body, timeout=30)
+                answers[index] = request(server.base_url + path, method, body, timeout=30)
             except OSError as error:
                 answers[index] = error
 
@@ -52,8 +54,8 @@ def test_sigterm_lets_requests_in_flight_finish(postgres, metrics):
                 cursor.execute("lock table users in access exclusive mode")
             for thread in threads:
                 thread.start()
-            wait_for(lambda: waiting_on_lock(postgres, database) == len(IN_FLIGHT), 10, 0.05,
-                     "every worker busy behind the lock")
+            wait_until(lambda: waiting_on_lock(postgres, database) == len(IN_FLIGHT),
+                       "every worker busy behind the lock", 10, interval=0.05)
             started = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
             time.sleep(HOLD_AFTER_SIGTERM)

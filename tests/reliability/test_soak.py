@@ -2,20 +2,19 @@
 nothing lost, and worker memory that levels off."""
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 
-from harness import artifact_path, seed_users, stored_users
+from conftest import artifact_path, seed_users, stored_users
+from harness.servers import USERS_DIR
 
 SECONDS = 60
 SEEDED = 1000
 SAMPLE_EVERY = 2.0
 # Memory is compared between the run's second quarter (after warm-up) and its last quarter.
 MAX_GROWTH_MIB = 5
-LOAD_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "load.py")
 
 
 def median_rss(samples, since, until):
@@ -34,12 +33,13 @@ def test_soak(serve, postgres, metrics):
         seed_users(postgres, database, SEEDED)
         workers = server.worker_pids()
         out = artifact_path("soak-load.json")
-        load = subprocess.Popen([sys.executable, LOAD_SCRIPT, server.base_url, str(SECONDS),
-                                 out, "--seeded", str(SEEDED)])
+        load = subprocess.Popen([sys.executable, "-m", "harness.soak", server.base_url,
+                                 str(SECONDS), out, "--seeded", str(SEEDED)], cwd=USERS_DIR)
         samples, started = [], time.monotonic()
         try:
             while load.poll() is None and time.monotonic() - started < SECONDS + 60:
-                samples.append((time.monotonic() - started, server.worker_rss()))
+                sizes = {pid: rss for pid, (rss, _) in server.worker_memory().items()}
+                samples.append((time.monotonic() - started, sizes))
                 time.sleep(SAMPLE_EVERY)
             assert load.wait(timeout=60) == 0
         finally:

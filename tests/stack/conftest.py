@@ -1,14 +1,13 @@
-"""Paths, tools and process helpers shared by the container checks and the stack test."""
+"""Paths, tools and helpers shared by the container checks and the stack test.
+
+Ports, processes, waits, the scratch cluster, HTTP calls and load come from the shared
+harness (services/users/harness), on the path by pytest.ini."""
 
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ APP_BIN = Path(os.environ.get("STACK_APP_VENV", REPO / ".ci" / "venv-stack" / "a
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 NGINX_MIME_TYPES = "/etc/nginx/mime.types"
 COMMAND_TIMEOUT = 120
-IS_ROOT = os.geteuid() == 0
 
 
 def run(command, **options):
@@ -36,35 +34,6 @@ def run(command, **options):
 def shown(result):
     """Describe a finished command for an assertion message."""
     return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-
-
-def free_port():
-    """Return a loopback TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def port_is_free(port):
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def as_user(user, command, group=None):
-    """Prefix `command` so it runs as `user` (and `group`, by default the user's name)
-    when we are root, keeping the environment.
-
-    setpriv execs in place, so the process we start is the command itself (its pid gets
-    our signals), unlike su or runuser, which stay in between.
-    """
-    if not IS_ROOT:
-        return list(command)
-    return ["setpriv", f"--reuid={user}", f"--regid={group or user}", "--clear-groups",
-            *command]
 
 
 class Compose:
@@ -122,117 +91,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{test}: {json.dumps(values)}")
 
 
-class Processes:
-    """Servers started for a test, each with its own log; all stopped at teardown."""
-
-    def __init__(self, log_dir):
-        self.log_dir = log_dir
-        self.started = []
-
-    def start(self, name, command, **options):
-        log_path = self.log_dir / f"{name}.log"
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                       **options)
-        process.name = name
-        process.log_path = log_path
-        process.started_at = time.monotonic()
-        self.started.append(process)
-        return process
-
-    def stop(self, process, sig=signal.SIGTERM, timeout=30):
-        """Signal `process` and wait for it; kill its own process group if it hangs."""
-        if process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        return process.returncode
-
-    def stop_all(self):
-        for process in reversed(self.started):
-            self.stop(process)
-
-    @staticmethod
-    def kill_group(process):
-        """SIGKILL `process` and everything in its process group (a server and its workers),
-        as a machine or container dying would; return once every one of them has exited.
-
-        Until the last of them has, their listening socket still takes connections.
-        """
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        wait_until(lambda: not group_members(process.pid), f"{process.name}'s group exiting", 30)
-
-    @staticmethod
-    def log(process):
-        return process.log_path.read_text(errors="replace")
-
-
-def wait_until(check, what, timeout=60, process=None, interval=0.2):
-    """Call `check` until it returns a true value (returned), or fail after `timeout` s.
-
-    `what` names the awaited event; a callable gives it when failing (the state last seen).
-    """
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"{process.name} exited ({process.returncode}) before {described(what)}:\n"
-                        f"{Processes.log(process)}")
-        try:
-            value = check()
-        except OSError as error:
-            value, last = None, error
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"{described(what)} did not happen within {timeout} s (last error: {last})")
-
-
-def described(what):
-    return what() if callable(what) else what
-
-
-def child_pids(pid):
-    """Return the pids of `pid`'s children (a gunicorn master's workers), sorted."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended while we looked
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return sorted(children)
-
-
-def group_members(pgid):
-    """Return the pids of the processes in process group `pgid` that still have a live
-    thread.
-
-    A process whose main thread has exited shows as a zombie while its other threads
-    (a gthread worker's) are still exiting, and holding its sockets open: look at them all.
-    """
-    members = []
-    for process in Path("/proc").glob("[0-9]*"):
-        states = []
-        for stat in process.glob("task/[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # the thread ended while we looked
-            if int(fields[2]) != pgid:
-                break
-            states.append(fields[0])
-        if any(state != "Z" for state in states):
-            members.append(int(process.name))
-    return members
-
-
 TCP_STATES = {"established": "01", "listen": "0A"}
 
 
@@ -243,15 +101,6 @@ def tcp_sockets(address, port, state):
     with open("/proc/net/tcp") as table:
         rows = [line.split() for line in table.readlines()[1:]]
     return sum(1 for row in rows if row[1] == local and row[3] == TCP_STATES[state])
-
-
-def scratch_dir(prefix, owner=None):
-    """Make a temporary directory others may traverse, optionally owned by `owner`."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o755)
-    if owner and IS_ROOT:
-        shutil.chown(path, owner, owner)
-    return path
 
 
 def nginx_main_conf(work_dir, site_conf):

@@ -9,9 +9,10 @@ remember what they were sent.
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import (NGINX_DIR, free_port, nginx_command, port_is_free, run, shown,
-                      wait_until, write_nginx_conf)
-from http_calls import request
+from conftest import NGINX_DIR, nginx_command, run, shown, write_nginx_conf
+from harness.http import request
+from harness.ports import free_port, port_is_free
+from harness.waiting import wait_until
 from local_conf import fill_template, localise
 
 
@@ -64,5 +65,5 @@ def start_nginx(processes, work_dir, hosts, conf="prod.conf", environment=None):
     assert check.returncode == 0, shown(check)
     process = processes.start(f"nginx-{port}", nginx_command(work_dir, main_conf))
     base_url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: request(base_url + "/")[0] == 200, "nginx answering", 30, process)
+    wait_until(lambda: request(base_url + "/").status == 200, "nginx answering", 30, process)
     return base_url

@@ -1,33 +1,21 @@
-"""A PostgreSQL cluster of our own in a scratch directory, as the postgres image runs one.
+"""The harness's scratch PostgreSQL cluster as the postgres image runs one.
 
 Never the machine's shared server: its roles are cluster-wide, and the stack makes one.
 Besides the cluster: psql as any role over TCP, a table lock held from another session,
 and a sampler of how many connections a role holds.
 """
 
-import shutil
 import subprocess
 import time
-from pathlib import Path
 
-import pytest
-
-from conftest import (IS_ROOT, USERS_DIR, as_user, child_pids, free_port, run, scratch_dir,
-                      shown, wait_until)
+from conftest import USERS_DIR, run
+from harness import postgres
+from harness.processes import as_user
+from harness.waiting import wait_until
 
 DB_DIR = USERS_DIR / "project" / "db"
 # What the database image copies into /docker-entrypoint-initdb.d (its Dockerfile).
 INIT_FILES = [DB_DIR / "create.sql", DB_DIR / "log_settings.sql", DB_DIR / "roles.sh"]
-
-
-def pg_bin(name):
-    """Return the newest installed PostgreSQL server program `name`."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
-                        key=lambda path: int(path.parts[-3]))
-    found = candidates[-1] if candidates else shutil.which(name)
-    if not found:
-        pytest.fail(f"PostgreSQL's {name} is not installed (Debian package postgresql)")
-    return str(found)
 
 
 def psql_over_tcp(port, user, password, database, *args, host="127.0.0.1"):
@@ -39,60 +27,12 @@ def psql_over_tcp(port, user, password, database, *args, host="127.0.0.1"):
                 "-p", str(port), "-U", user, "-d", database, *args], env=env, timeout=30)
 
 
-class Cluster:
-    """A PostgreSQL cluster in a scratch directory, as the postgres image runs one."""
+class Cluster(postgres.Cluster):
+    """The scratch cluster (harness.postgres) as the postgres image runs one: the
+    superuser's password over TCP, fsync off, and the image's init files."""
 
     def __init__(self, superuser, password, max_connections=100):
-        self.superuser = superuser
-        self.root = scratch_dir("stack-postgres-", owner="postgres")
-        self.data = self.root / "data"
-        self.port = free_port()
-        self.password = password
-        self.max_connections = max_connections
-
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.port}"
-
-    def pg(self, *command, env=None):
-        result = run(as_user("postgres", command), cwd=self.root, env=env)
-        assert result.returncode == 0, shown(result)
-        return result
-
-    def initdb(self):
-        password_file = self.root / "password"
-        password_file.write_text(self.password + "\n")
-        if IS_ROOT:
-            shutil.chown(password_file, "postgres", "postgres")
-        # The image's defaults: trust on the socket, passwords (SCRAM) over TCP.
-        self.pg(pg_bin("initdb"), "-D", str(self.data), "-U", self.superuser,
-                f"--pwfile={password_file}", "--auth-local=trust",
-                "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8",
-                "--no-sync")
-        password_file.unlink()
-
-    def start(self, tcp):
-        """Start the server: on its socket only (the image's init phase) or on TCP too."""
-        listen = "127.0.0.1" if tcp else "''"
-        options = (f"-c listen_addresses={listen} -k {self.root} -p {self.port} -c fsync=off "
-                   f"-c max_connections={self.max_connections}")
-        self.pg(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                "-w", "-t", "60", "-o", options, "start")
-
-    def restart(self):
-        """`pg_ctl restart -m fast`, as an operator runs it: same options, same log."""
-        self.pg(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                "-m", "fast", "-w", "-t", "60", "restart")
-
-    def server_pids(self):
-        """Return the postmaster's pid and its children's: the whole running server."""
-        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        return [postmaster, *child_pids(postmaster)]
-
-    def stop(self):
-        if (self.data / "postmaster.pid").exists():
-            self.pg(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60",
-                    "stop")
+        super().__init__(superuser, password, max_connections, settings={"fsync": "off"})
 
     def run_init_files(self, environment):
         """Run the image's init files as its entrypoint does, on the socket-only server.
@@ -113,27 +53,8 @@ class Cluster:
                            "--no-password", "--no-psqlrc", "-f", str(path)]
             else:
                 command = [str(path)]
-            outputs[path.name] = self.pg(*command, env=env).stdout
+            outputs[path.name] = self.as_postgres(*command, env=env).stdout
         return outputs
-
-    def psql(self, *args, database="postgres"):
-        """Run psql as the superuser over the socket, as the image's init scripts do."""
-        return self.pg("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                       "-h", str(self.root), "-p", str(self.port), "-U", self.superuser,
-                       "-d", database, *args).stdout
-
-    def query(self, sql, database="postgres"):
-        """Return the rows `sql` gives, each a list of its fields as text."""
-        return [line.split("|") for line in self.psql("-c", sql, database=database)
-                .splitlines() if line]
-
-    def tcp_ready(self):
-        """Return pg_isready -h's exit code, as the compose healthcheck runs it."""
-        return run(["pg_isready", "-h", "127.0.0.1", "-p", str(self.port),
-                    "-U", self.superuser]).returncode
-
-    def remove(self):
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class TableLock:

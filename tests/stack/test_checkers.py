@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import (IS_ROOT, NGINX, NGINX_DIR, REPO, TOOLS_BIN, nginx_command, run, shown,
-                      write_nginx_conf)
+from conftest import NGINX, NGINX_DIR, REPO, TOOLS_BIN, nginx_command, run, shown, write_nginx_conf
+from harness.processes import IS_ROOT
 from local_conf import fill_template
 from topology import ProdServices
 

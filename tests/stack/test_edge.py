@@ -12,8 +12,9 @@ import threading
 
 import pytest
 
-from conftest import Processes, free_port, scratch_dir
-from http_calls import request
+from harness.http import request
+from harness.ports import free_port
+from harness.processes import Processes, scratch_dir
 from nginx_site import ClientStandIn, serve, start_nginx
 from topology import database_behind_pgbouncer
 
@@ -92,8 +93,8 @@ def post_at_once(edge, url, count, **options):
 
 def statuses(answers):
     counts = {}
-    for status, _, _ in answers:
-        counts[status] = counts.get(status, 0) + 1
+    for answer in answers:
+        counts[answer.status] = counts.get(answer.status, 0) + 1
     return counts
 
 
@@ -104,15 +105,15 @@ def test_sign_ups_are_limited_per_address_and_reads_are_not(edge):
     base_url = edge.nginx()
     answers = post_at_once(edge, base_url + "/users", 25)
     assert statuses(answers) == {201: BURST + 1, 429: 25 - BURST - 1}
-    for status, headers, body in answers:
-        if status == 429:
-            assert headers.get_content_type() == "application/json"
-            assert json.loads(body) == TOO_MANY and headers["Retry-After"] == "60"
-    reads = [request(base_url + "/users")[0] for _ in range(30)]
+    for answer in answers:
+        if answer.status == 429:
+            assert answer.headers.get_content_type() == "application/json"
+            assert answer.json() == TOO_MANY and answer.headers["Retry-After"] == "60"
+    reads = [request(base_url + "/users").status for _ in range(30)]
     assert reads == [200] * 30
     spoofed = [request(base_url + "/users", "POST", edge.new_user(), {
         "Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.{number}",
-        "X-Real-IP": f"203.0.113.{number}"})[0] for number in range(5)]
+        "X-Real-IP": f"203.0.113.{number}"}).status for number in range(5)]
     assert spoofed == [429] * 5
     elsewhere = post_at_once(edge, base_url + "/users", 3, source="127.0.0.5")
     assert statuses(elsewhere) == {201: 3}
@@ -129,12 +130,11 @@ def test_a_person_using_the_client_page_is_never_limited(edge):
     listing them again after each, never meets the limit."""
     base_url = edge.nginx()
     for _ in range(BURST):
-        assert request(base_url + "/")[0] == 200
-        assert request(base_url + "/users")[0] == 200
-        status, _, _ = request(base_url + "/users", "POST", edge.new_user(),
-                               {"Content-Type": "application/json"})
-        assert status == 201
-    assert request(base_url + "/users")[0] == 200
+        assert request(base_url + "/").status == 200
+        assert request(base_url + "/users").status == 200
+        assert request(base_url + "/users", "POST", edge.new_user(),
+                       {"Content-Type": "application/json"}).status == 201
+    assert request(base_url + "/users").status == 200
 
 
 def test_every_answer_carries_the_security_headers(edge):
@@ -159,13 +159,14 @@ def test_every_answer_carries_the_security_headers(edge):
         "nginx 502": request(down_url + "/users/ping"),
         "nginx 400": request(base_url + "/", headers={"Host": "bad host"}),
     }
-    assert {name: status for name, (status, _, _) in answers.items()} == {
+    assert {name: response.status for name, response in answers.items()} == {
         "client page": 200, "static file": 200, "ping": 200, "app 404": 404,
         "nginx 413": 413, "app 201": 201, "app 201 (the burst)": 201, "nginx 429": 429,
         "nginx 502": 502, "nginx 400": 400}
     wrong = {}
-    for name, (_, headers, _) in answers.items():
-        values = {header: headers.get_all(header) or [] for header in SECURITY_HEADERS}
+    for name, response in answers.items():
+        values = {header: response.headers.get_all(header) or []
+                  for header in SECURITY_HEADERS}
         framing = values["Content-Security-Policy"] + values["X-Frame-Options"]
         if (values["X-Content-Type-Options"] != ["nosniff"]
                 or len(values["Referrer-Policy"]) != 1
@@ -175,6 +176,6 @@ def test_every_answer_carries_the_security_headers(edge):
             wrong[name] = values
     assert wrong == {}
     # Where nginx answers itself or the client answers, nginx's own; the service's stay.
-    assert {header: answers["nginx 502"][1][header] for header in SECURITY_HEADERS} == \
+    assert {header: answers["nginx 502"].headers[header] for header in SECURITY_HEADERS} == \
         SECURITY_HEADERS
-    assert answers["ping"][1]["Referrer-Policy"] == "no-referrer"
+    assert answers["ping"].headers["Referrer-Policy"] == "no-referrer"

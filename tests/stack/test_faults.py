@@ -18,9 +18,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import Processes, free_port, run, shown, wait_until
-from http_calls import request, request_json
-from load import Load, statuses
+from conftest import run, shown
+from harness.http import request_json
+from harness.load import Load, statuses
+from harness.ports import free_port
+from harness.processes import Processes
+from harness.waiting import wait_until
 from topology import database_behind_pgbouncer
 
 READERS, WRITERS = 4, 4
@@ -184,7 +187,7 @@ def under_load(topology, name, fault, via="pgbouncer", slowest_allowed=SLOWEST):
         (row,) = topology.cluster.query(
             f"SELECT id FROM users WHERE username = '{seed}'", database="users_prod")
         with Load([replica.url], f"/users/{row[0]}", readers=READERS, writers=WRITERS,
-                  prefix=name, request=patient_request) as load, \
+                  prefix=name) as load, \
                 ReadinessProbe(replica.url) as probe:
             time.sleep(2)
             faulted = time.monotonic()
@@ -233,17 +236,12 @@ def under_load(topology, name, fault, via="pgbouncer", slowest_allowed=SLOWEST):
     return numbers
 
 
-def patient_request(url, method="GET", body=None, headers=None):
-    """The load's request: a client that waits longer than any bound on the server side."""
-    return request(url, method, body, headers, timeout=2 * SLOWEST)
-
-
 class ReadinessProbe:
     """Ask `GET /users/ready` every PROBE_INTERVAL s, as a balancer does, until stopped."""
 
     def __init__(self, base_url):
         self.load = Load([base_url], "/users/ready", readers=1, writers=0, prefix="probe",
-                         request=patient_request, pause=PROBE_INTERVAL)
+                         interval=PROBE_INTERVAL)
 
     def __enter__(self):
         self.load.__enter__()

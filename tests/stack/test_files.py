@@ -280,14 +280,23 @@ def test_pgbouncer_config_fits_the_topology(prod):
     assert int(pgbouncer["default_pool_size"]) < limit
 
 
+def dockerignore_patterns():
+    return [line.strip() for line in (USERS_DIR / ".dockerignore").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
 def test_dockerignore_keeps_migrations():
     """Ensure .dockerignore lets migrations/ into the image (the course's left it out)."""
-    patterns = [line.strip() for line in (USERS_DIR / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = dockerignore_patterns()
     for path in ("migrations", "migrations/env.py", "migrations/versions/x.py", "manage.py",
                  "gunicorn.conf.py", "entrypoint.sh", "entrypoint-prod.sh"):
         assert not any(fnmatch.fnmatch(path, pattern) for pattern in patterns), path
     assert "instance" in patterns and ".venv" in patterns
+
+
+def test_dockerignore_keeps_the_test_harness_out():
+    """Ensure the tests' harness (services/users/harness) stays out of the images."""
+    assert "harness" in dockerignore_patterns()
 
 
 @pytest.mark.parametrize("script", ["services/users/entrypoint.sh",

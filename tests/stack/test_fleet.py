@@ -16,9 +16,10 @@ import time
 
 import pytest
 
-from conftest import Processes, child_pids, free_port
-from http_calls import request, request_json
-from load import Load, statuses
+from harness.http import request, request_json
+from harness.load import Load, statuses
+from harness.ports import free_port
+from harness.processes import Processes, child_pids
 from scratch_postgres import ConnectionSampler, TableLock, psql_over_tcp
 from topology import PROD_ENV, SERVICE_ROLE, database_behind_pgbouncer
 
@@ -76,8 +77,7 @@ def test_five_instances_of_four_workers_answer_every_request(topology, via, meas
         urls = [instance.url for instance in instances]
         with ConnectionSampler(topology.cluster, SERVICE_ROLE) as sampler:
             with Load(urls, read_path, readers=INSTANCES * READERS,
-                      writers=INSTANCES * WRITERS, prefix=f"fleet-{via}",
-                      request=request) as load:
+                      writers=INSTANCES * WRITERS, prefix=f"fleet-{via}") as load:
                 time.sleep(LOAD_SECONDS / 2)
                 # Someone connecting by hand while the fleet is busy.
                 person = psql_over_tcp(topology.cluster.port, "postgres",
@@ -134,10 +134,9 @@ def test_a_request_waits_a_bounded_time_for_a_pooled_connection(topology, measur
         answers = []
 
         def ask():
-            started = time.monotonic()
-            status, headers, body = request(instance.url + path)
-            answers.append((time.monotonic() - started, status, headers.get("Retry-After"),
-                            body))
+            response = request(instance.url + path)
+            answers.append((response.elapsed, response.status,
+                            response.headers.get("Retry-After"), response.body))
         # gunicorn's four threads each take one; one gets the pool's connection and waits
         # on the lock (until the statement timeout), the other three wait for the pool.
         with TableLock(topology.cluster, "users"):

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (APP_BIN, USERS_DIR, Processes, as_user, free_port, run, scratch_dir,
-                      shown, tcp_sockets, wait_until)
-from http_calls import request, request_json, timed_request_json
-from load import InFlight, Load, new_user, statuses
+from conftest import APP_BIN, USERS_DIR, run, shown, tcp_sockets
+from harness.http import request, request_json
+from harness.load import InFlight, Load, new_user, statuses
+from harness.ports import free_port
+from harness.processes import Processes, as_user, scratch_dir
+from harness.waiting import wait_until
 from nginx_site import ClientStandIn, HeaderEcho, serve, start_nginx
 from scratch_postgres import TableLock, psql_over_tcp
 from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, ProdServices, Topology
@@ -395,8 +397,8 @@ def test_users_subpaths_reach_the_app(stack):
 @pytest.mark.parametrize("path", ["/", "/usersX", "/users-admin", "/userss/1"])
 def test_other_paths_go_to_the_client(stack, path):
     """Ensure / and look-alikes such as /usersX go to the client, not the users service."""
-    status, _, body = request(stack.base_url + path)
-    assert (status, body.decode()) == (200, f"client stand-in: GET {path}")
+    response = request(stack.base_url + path)
+    assert (response.status, response.body.decode()) == (200, f"client stand-in: GET {path}")
 
 
 def padded_user(size, email):
@@ -474,7 +476,8 @@ def test_statement_timeout_holds_through_pgbouncer(stack, via, measured):
         stack.wait_for_replica(instance)
         assert request_json(instance.url + "/users/1")[0] == 200
         with TableLock(stack.cluster, "users"):
-            elapsed, status, body = timed_request_json(instance.url + "/users/1")
+            response = request(instance.url + "/users/1")
+        elapsed, status, body = response.elapsed, response.status, response.json()
         assert (status, body) == (503, UNAVAILABLE)
         limit = STATEMENT_TIMEOUT_MS / 1000
         measured["seconds_to_503"] = round(elapsed, 3)
@@ -573,7 +576,7 @@ def send_held_round(requests, stack, read_path, number, method):
         if method == "GET":
             requests.send(name, "GET", stack.base_url + read_path)
         else:
-            requests.send(name, "POST", stack.base_url + "/users", name, new_user(name))
+            requests.send(name, "POST", stack.base_url + "/users", new_user(name))
 
 
 def hold_requests_and_kill_the_victim(stack, read_path):
@@ -584,7 +587,7 @@ def hold_requests_and_kill_the_victim(stack, read_path):
     Return what was seen: the requests at the lock before and after the kill, the
     sockets, the answers given under the lock, and every answer once released.
     """
-    requests = InFlight(request)
+    requests = InFlight()
     seen = {}
     sent = len(HELD_ROUNDS) * len(REPLICA_ADDRESSES)
     with TableLock(stack.cluster, "users") as lock:
@@ -706,8 +709,7 @@ def test_a_replica_killed_mid_load_costs_no_get_and_no_acknowledged_post(stack, 
             "email": "fleet-seed@fleet.example"}
     read_path = f"/users/{seed['id']}"
     served = served_counts(stack)
-    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill-warm",
-              request=request) as warm_load:
+    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill-warm") as warm_load:
         wait_until(lambda: all(count >= served[address] + 10
                                for address, count in served_counts(stack).items()),
                    lambda: f"every replica serving the load (before: {served}, now: "
@@ -717,8 +719,8 @@ def test_a_replica_killed_mid_load_costs_no_get_and_no_acknowledged_post(stack, 
                lambda: f"the load's connections closing ({sockets_from_nginx(stack)})", 10)
     errors_before = len(nginx_errors(stack))
     seen = hold_requests_and_kill_the_victim(stack, read_path)
-    with Load([stack.base_url], read_path, readers=3, writers=12, prefix="kill-after",
-              request=request) as after_load:
+    with Load([stack.base_url], read_path, readers=3, writers=12,
+              prefix="kill-after") as after_load:
         moments = restart_the_victim(stack, after_load)
 
     cut_off = assert_held_requests(seen, seed)
@@ -791,8 +793,7 @@ def test_nginx_forwards_only_its_own_headers(conf, compose, tmp_path_factory):
                    "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
                    "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
                    "X-Forwarded-Port": "8443", "X-Forwarded-Prefix": "/evil"}
-        status, _, _ = request(base_url + "/users/ping", headers=spoofed)
-        assert status == 200
+        assert request(base_url + "/users/ping", headers=spoofed).status == 200
         (_, path, headers), = echo.seen
         forwarded = {name: value for name, value in headers.items()
                      if name.lower().startswith("x-") or name.lower() == "host"}
@@ -803,8 +804,8 @@ def test_nginx_forwards_only_its_own_headers(conf, compose, tmp_path_factory):
             "X-Forwarded-Proto": "http",
             "X-Forwarded-Host": "users.example.com:8080",
         })
-        status, _, body = request(base_url + "/usersX")
-        assert (status, body.decode()) == (200, "client stand-in: GET /usersX")
+        response = request(base_url + "/usersX")
+        assert (response.status, response.body.decode()) == (200, "client stand-in: GET /usersX")
         assert len(echo.seen) == 1
     finally:
         processes.stop_all()

@@ -23,9 +23,11 @@ import time
 
 import pytest
 
-from conftest import (APP_BIN, IS_ROOT, PGBOUNCER_DIR, USERS_DIR, Processes, as_user,
-                      free_port, run, scratch_dir, wait_until)
-from http_calls import request
+from conftest import APP_BIN, PGBOUNCER_DIR, USERS_DIR, run
+from harness.http import request
+from harness.ports import free_port
+from harness.processes import IS_ROOT, Processes, as_user, scratch_dir
+from harness.waiting import wait_until
 from local_pgbouncer import localise
 from scratch_postgres import Cluster, psql_over_tcp
 
@@ -186,7 +188,7 @@ class Topology:
 
     @staticmethod
     def wait_for_replica(process, timeout=90):
-        wait_until(lambda: request(process.url + "/users/ping")[0] == 200,
+        wait_until(lambda: request(process.url + "/users/ping").status == 200,
                    f"{process.name} answering", timeout, process)
 
     def psql_as_service(self, *args, password=PROD_ENV["USERS_SERVICE_PASSWORD"]):

@@ -1,18 +1,17 @@
-"""Real resources for tests: scratch PostgreSQL databases, CLI runs, a served app."""
+"""Real resources for the unit tests, on the shared harness (services/users/harness):
+scratch PostgreSQL databases, CLI runs, a served app, config built in a child."""
 
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+import tempfile
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from harness import postgres
+from harness.servers import Gunicorn
 from project import create_app
 from project.commands import MANAGE_PY, USERS_DIR
 from project.tests.base import test_database_url
@@ -26,22 +25,12 @@ SETTING_ENV_NAMES = ("DATABASE_TEST_URL", "DATABASE_FAST_PATH", "DATABASE_STATEM
                      "TRUSTED_PROXY_HOPS")
 
 
-@contextlib.contextmanager
 def scratch_database(suffix):
-    """Yield the URL of a new, empty PostgreSQL database beside the test one."""
+    """Return a context manager: the URL of a new, empty PostgreSQL database beside the
+    test one, dropped at the end."""
     url = make_url(test_database_url())
     name = f"{url.database}_{suffix}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    drop = text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    with admin.connect() as connection:
-        connection.execute(drop)
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(drop)
-        admin.dispose()
+    return postgres.scratch_database(url.set(database=name).render_as_string(hide_password=False))
 
 
 def child_env(**overrides):
@@ -59,69 +48,16 @@ def run_manage(*args, env=None, cwd=USERS_DIR, stdin=None, timeout=120):
     )
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def served_app(database_url, workers=2, timeout=30):
-    """Serve `manage:app` under gunicorn with ProductionConfig; yield its base URL."""
-    port = free_port()
-    env = child_env(APP_SETTINGS="project.config.ProductionConfig",
-                    DATABASE_URL=database_url, SECRET_KEY="served-test-secret")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "manage:app"],
-        cwd=USERS_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base_url, server, timeout)
-        yield base_url
-    finally:
-        server.terminate()
+    """Serve the service under gunicorn as production does (harness.servers); yield its
+    base URL."""
+    with tempfile.TemporaryDirectory(prefix="served-app-") as log_dir:
+        server = Gunicorn(database_url, log_dir, workers=workers)
         try:
-            server.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stderr.close()
-
-
-def wait_until_up(base_url, server, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("gunicorn exited: " + server.stderr.read().decode())
-        try:
-            with urllib.request.urlopen(base_url + "/users/ping", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer within {timeout} s")
-
-
-def http(method, url, body=None, content_type="application/json", timeout=30):
-    """Send a real HTTP request; return (status, parsed JSON or None, headers)."""
-    data = body.encode() if isinstance(body, str) else body
-    request = urllib.request.Request(url, data=data, method=method)
-    if content_type and data is not None:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, read_json(response), response.headers
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, read_json(error), error.headers
-
-
-def read_json(response):
-    raw = response.read()
-    if response.headers.get_content_type() != "application/json":
-        return None
-    return json.loads(raw)
+            yield server.start(timeout).base_url
+        finally:
+            server.stop(timeout)
 
 
 def app_with(config_class, **settings):

@@ -13,6 +13,7 @@ from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, bind
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from harness.ports import free_port
 from project import db
 from project.api import store
 from project.api.store import QUERY_PATH
@@ -21,7 +22,7 @@ from project.fast_path import FastPath
 from project.session_path import SessionPath
 from project.settings import SettingError
 from project.tests.base import BaseTestCase, test_database_url
-from project.tests.support import app_with, child_env, free_port, run_manage
+from project.tests.support import app_with, child_env, run_manage
 from project.tests.utils import add_user
 
 BACKEND_PID = text("select pg_backend_pid() as pid")

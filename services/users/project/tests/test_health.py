@@ -10,13 +10,14 @@ import unittest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from harness.ports import free_port
 from project import db
 from project.api.store import query_path
 from project.config import TestingConfig
 from project.errors import DATABASE_UNAVAILABLE
 from project.settings import TCP_USER_TIMEOUT_MS
 from project.tests.base import BaseTestCase, dispose_engines, test_database_url
-from project.tests.support import app_with, free_port
+from project.tests.support import app_with
 
 UNAVAILABLE = {"status": "error", "message": DATABASE_UNAVAILABLE}
 

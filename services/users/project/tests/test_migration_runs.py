@@ -12,6 +12,7 @@ import psycopg2
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
+from harness.waiting import wait_until
 from project import MIGRATIONS_DIR
 from project.tests.base import test_database_url
 from project.tests.support import child_env, run_manage, scratch_database
@@ -245,7 +246,11 @@ class TestLiveIndexBuild(MigrationRunCase):
         self.add_users(50)
         sleeping = threading.Thread(target=self.query, args=("select pg_sleep(3)",))
         sleeping.start()
-        time.sleep(0.5)
+        # The old transaction must be running before the build starts waiting for it.
+        wait_until(lambda: self.query(
+            "select 1 from pg_stat_activity where state = 'active' "
+            "and query = 'select pg_sleep(3)' and datname = current_database()"),
+            "the old transaction running", 10, interval=0.02)
         result = self.manage("db", "upgrade", MIGRATION_INDEX_LOCK_TIMEOUT="200")
         sleeping.join()
         self.assertEqual(result.returncode, 1)

@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import create_engine, text
 
-from project.tests.support import child_env, http, run_manage, scratch_database, served_app
+from harness.http import request
+from project.tests.support import child_env, run_manage, scratch_database, served_app
 
 THREADS = 16
 
@@ -28,7 +29,11 @@ class TestServedApp(unittest.TestCase):
             connection.execute(text("truncate users restart identity"))
 
     def request(self, method, path, body=None, content_type="application/json"):
-        return http(method, self.base_url + path, body, content_type)
+        """Send a real HTTP request; return (status, parsed JSON or None, headers)."""
+        headers = {"Content-Type": content_type} if content_type else None
+        response = request(self.base_url + path, method, body, headers)
+        is_json = response.headers.get_content_type() == "application/json"
+        return response.status, response.json() if is_json else None, response.headers
 
     def post_user(self, username, email):
         return self.request("POST", "/users", json.dumps({"username": username,

@@ -32,7 +32,7 @@ if [[ "$node_version" != v24.* ]] || [ "$(command -v npm)" != "$PWD/$NODE_VENV/n
 fi
 echo "node $node_version, npm $(npm --version)"
 
-apt_install chromium nginx
+apt_install chromium nginx gettext-base
 ensure_postgres
 make install
 

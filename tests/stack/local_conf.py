@@ -8,7 +8,11 @@ per replica: its upstream `server` line then becomes one line per address, each 
 the line's own parameters.
 
     python tests/stack/local_conf.py services/nginx/prod.conf --listen 127.0.0.1:8080 \\
-        --host users=127.0.0.2:5000,127.0.0.3:5000 --host client=127.0.0.1:3000
+        --host users=127.0.0.2:5000,127.0.0.3:5000 --host client=127.0.0.1:3000 \\
+        --env USERS_POST_RATE=30r/m --env USERS_POST_BURST=10
+
+With `--env`, the conf is first filled as the nginx image fills its template (see
+fill_template); without it, the conf is taken as it is.
 """
 
 import argparse
@@ -85,11 +89,14 @@ def parse_args(argv):
     parser.add_argument("--listen", required=True, help="address:port to listen on")
     parser.add_argument("--host", action="append", default=[], metavar="NAME=ADDRESS:PORT",
                         help="map a compose service name to a loopback address")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="fill the template with this variable, as the image does")
     args = parser.parse_args(argv)
     try:
         args.hosts = dict(item.split("=", 1) for item in args.host)
+        args.environment = dict(item.split("=", 1) for item in args.env)
     except ValueError:
-        parser.error("--host takes NAME=ADDRESS:PORT")
+        parser.error("--host takes NAME=ADDRESS:PORT and --env NAME=VALUE")
     return args
 
 
@@ -97,6 +104,8 @@ def main(argv=None):
     args = parse_args(argv)
     with open(args.conf, encoding="utf-8") as conf:
         text = conf.read()
+    if args.environment:
+        text = fill_template(text, args.environment)
     try:
         sys.stdout.write(localise(text, args.listen, args.hosts))
     except ValueError as error:

@@ -64,3 +64,17 @@ def test_command_line():
     assert result.returncode == 0, result.stderr
     assert result.stdout == localise((NGINX_DIR / "prod.conf").read_text(), "127.0.0.1:18080",
                                      HOSTS)
+
+
+def test_command_line_fills_the_template():
+    """Ensure --env fills the template as the image does before the copy is made."""
+    result = subprocess.run(
+        [sys.executable, "tests/stack/local_conf.py", "services/nginx/prod.conf",
+         "--listen", "127.0.0.1:18080", "--host", "users=127.0.0.1:15000",
+         "--host", "client=127.0.0.1:13000",
+         "--env", "USERS_POST_RATE=7r/m", "--env", "USERS_POST_BURST=3"],
+        cwd=REPO, capture_output=True, text=True, check=False, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "rate=7r/m" in result.stdout
+    assert "burst=3 nodelay" in result.stdout
+    assert "${" not in result.stdout

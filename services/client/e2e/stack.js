@@ -24,6 +24,9 @@ const USERS_ENTRYPOINT = path.join(USERS_DIR, 'entrypoint-prod.sh');
 const MIGRATE_ENTRYPOINT = path.join(USERS_DIR, 'entrypoint.sh');
 const PROD_CONF = path.join(REPO_ROOT, 'services', 'nginx', 'prod.conf');
 const LOCAL_CONF = path.join(REPO_ROOT, 'tests', 'stack', 'local_conf.py');
+const PROD_COMPOSE = path.join(REPO_ROOT, 'docker-compose-prod.yml');
+// The variables the nginx image fills its template with (Dockerfile-prod's filter).
+const NGINX_TEMPLATE_VARIABLES = ['USERS_POST_RATE', 'USERS_POST_BURST'];
 
 const POSTGRES_URL = process.env.E2E_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432';
 // One database per run, so runs in two checkouts on one machine keep apart.
@@ -140,6 +143,7 @@ class Stack {
         ...['--listen', `127.0.0.1:${nginxPort}`],
         ...['--host', `client=127.0.0.1:${clientPort}`],
         ...['--host', `users=127.0.0.1:${usersPort}`],
+        ...NGINX_TEMPLATE_VARIABLES.flatMap((name) => ['--env', `${name}=${composeDefault(name)}`]),
       ],
       { encoding: 'utf8', timeout: 30_000 },
     );
@@ -201,6 +205,14 @@ class Stack {
   }
 }
 
+/** Return the default docker-compose-prod.yml gives `name` (`${NAME:-default}`). */
+function composeDefault(name) {
+  const text = fs.readFileSync(PROD_COMPOSE, 'utf8');
+  const found = text.match(new RegExp(`\\$\\{${name}:-([^}]+)\\}`));
+  if (!found) throw new Error(`docker-compose-prod.yml gives ${name} no default`);
+  return found[1];
+}
+
 function checkPrerequisites() {
   const missing = [
     [path.join(DIST_DIR, 'index.html'), 'the built client (run `npm run build`)'],
@@ -209,6 +221,7 @@ function checkPrerequisites() {
     [PROD_CONF, "the project's nginx configuration"],
     [LOCAL_CONF, 'the script that maps compose hosts to loopback'],
     [NGINX, "nginx (Debian's nginx package)"],
+    ['/usr/bin/envsubst', "envsubst, which fills nginx's template (Debian's gettext-base)"],
     [MIME_TYPES, "nginx's mime.types (Debian's nginx package)"],
   ].filter(([file]) => !fs.existsSync(file));
   if (missing.length) {

@@ -22,32 +22,30 @@ import os
 import platform
 import re
 import shlex
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS_DIR = ROOT / "services" / "users"
 BENCH_DIR = ROOT / "bench"
-GUNICORN_CONF = USERS_DIR / "gunicorn.conf.py"
+# The test harness the suites share (services/users/harness): servers, HTTP, databases.
+sys.path.insert(0, str(USERS_DIR))
+
+from harness.http import request  # noqa: E402
+from harness.postgres import administer, drop_database, recreate_database  # noqa: E402
+from harness.servers import Gunicorn, Server, migrate, service_env  # noqa: E402
+
 WRK_SCRIPT = BENCH_DIR / "wrk.lua"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/users_bench"
 # The comparison POST must beat: the same service, but two sync workers.
 SYNC_WORKERS = ["--workers", "2", "--worker-class", "sync", "--threads", "1"]
-# Environment the service reads; none of the caller's may leak into the servers.
-APP_ENV_NAMES = ("APP_SETTINGS", "DATABASE_URL", "SECRET_KEY", "FLASK_APP", "FLASK_DEBUG",
-                 "COVERAGE_PROCESS_START")
 # The plain twin of the fast path (project.session_path): what the fast path saves.
 DEFAULT_VARIANTS = "session:DATABASE_FAST_PATH=off"
 RESULTS_START = "<!-- bench:results:start -->"
@@ -97,25 +95,13 @@ class Database:
 
     def __init__(self, url):
         self.url = url
-        self.name = psycopg2.extensions.parse_dsn(url)["dbname"]
-        self.admin_dsn = url.rsplit("/", 1)[0] + "/postgres"
 
     def __enter__(self):
-        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        self._admin("CREATE DATABASE {}")
+        recreate_database(self.url)
         return self
 
     def __exit__(self, *exc):
-        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-
-    def _admin(self, statement):
-        conn = psycopg2.connect(self.admin_dsn)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
-        finally:
-            conn.close()
+        drop_database(self.url)
 
     def execute(self, statement, params=(), autocommit=False):
         conn = psycopg2.connect(self.url)
@@ -131,9 +117,7 @@ class Database:
 
     def migrate(self):
         """Build the schema with the service's own migrations (`flask db upgrade`)."""
-        env = service_env(self.url)
-        subprocess.run([sys.executable, "manage.py", "db", "upgrade"], cwd=USERS_DIR,
-                       env=env, check=True, capture_output=True, timeout=120)
+        migrate(self.url)
 
     def count(self):
         return self.execute("SELECT count(*) FROM users")[0][0]
@@ -163,146 +147,47 @@ class Database:
         pick the setting up: start the servers afterwards. 0 undoes it.
         """
         if milliseconds:
-            self._admin("ALTER DATABASE {} SET commit_delay = %d" % (milliseconds * 1000))
-            self._admin("ALTER DATABASE {} SET commit_siblings = 0")
+            self.admin("ALTER DATABASE {} SET commit_delay = %d" % (milliseconds * 1000))
+            self.admin("ALTER DATABASE {} SET commit_siblings = 0")
         else:
-            self._admin("ALTER DATABASE {} RESET commit_delay")
-            self._admin("ALTER DATABASE {} RESET commit_siblings")
+            self.admin("ALTER DATABASE {} RESET commit_delay")
+            self.admin("ALTER DATABASE {} RESET commit_siblings")
+
+    def admin(self, statement):
+        administer(self.url, statement.replace("{}", '"{}"'))
 
 
 # ---------------------------------------------------------------------------- servers
+# The harness's servers (services/users/harness/servers.py): started on a free loopback
+# port with a log in the run's directory, ready once /users/ping answers and every worker
+# runs, stopped by their PID. What only the benchmark needs is here.
 
-def service_env(database_url, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in APP_ENV_NAMES}
-    env.update(APP_SETTINGS="project.config.ProductionConfig", DATABASE_URL=database_url,
-               SECRET_KEY="bench-secret", **extra)
-    return env
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def gunicorn(name, app, chdir, database_url, log_dir, overrides=(), env=None):
+    """`app` from `chdir` under gunicorn with this tree's gunicorn.conf.py plus `overrides`,
+    on ProductionConfig with `env` over it."""
+    return Gunicorn(database_url, log_dir, name=name, app=app, chdir=chdir,
+                    extra_args=overrides, **(env or {}))
 
 
-class Server:
-    """A server of `app` from `chdir` on a free loopback port, started and stopped by PID."""
-
-    def __init__(self, name, app, chdir, database_url, log_dir, env=None):
-        self.name, self.app, self.chdir = name, app, chdir
-        self.database_url = database_url
-        # Settings of this server's own, over the production environment.
-        self.env = dict(env or {})
-        self.log_path = Path(log_dir) / f"{name}.log"
-        self.process = None
-        self.port = None
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self):
-        raise NotImplementedError
-
-    def start(self, timeout=60):
-        self.port = free_port()
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.command(), cwd=self.chdir, stdout=log,
-                                        stderr=subprocess.STDOUT,
-                                        env=service_env(self.database_url, **self.env))
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; see {self.log_path}:\n"
-                                   + self.log_path.read_text()[-2000:])
-            with contextlib.suppress(OSError):
-                if fetch("GET", self.url + "/users/ping")[0] == 200:
-                    return self
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer within {timeout} s")
-
-    def stop(self, timeout=30):
-        if self.process and self.process.poll() is None:
-            workers = self.workers()
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                # Workers outlive a killed main process: end them too.
-                for pid in workers:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-        self.process = None
-
-    def workers(self):
-        pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [int(child) for child in children]
-
-    def cpu_seconds(self):
-        """Return the CPU time all workers have used so far."""
-        ticks = 0
-        for pid in self.workers():
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-    def wait_idle(self, timeout=300):
-        """Wait until the workers stop using CPU: wrk is gone, its queued requests not."""
-        deadline = time.monotonic() + timeout
-        used = self.cpu_seconds()
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
-            now = self.cpu_seconds()
-            if now - used < 0.02:
-                return
-            used = now
-
-    def memory(self):
-        """Return {worker pid: (current RSS, peak RSS)} in bytes."""
-        found = {}
-        for pid in self.workers():
-            with contextlib.suppress(OSError):
-                status = Path(f"/proc/{pid}/status").read_text().splitlines()
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
-                kb = {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
-                found[pid] = (kb["VmRSS"], kb["VmHWM"])
-        return found
+def gunicorn_settings(server):
+    """Return the worker settings gunicorn resolves for `server`."""
+    printed = subprocess.run(server.command("--print-config"), cwd=server.chdir,
+                             env=server.env, capture_output=True, text=True, timeout=60,
+                             check=True).stdout
+    wanted = ("workers", "worker_class", "threads", "worker_connections", "keepalive")
+    pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
+    values = {name.strip(): value.strip() for name, value in pairs}
+    return {name: values[name] for name in wanted if name in values}
 
 
-class GunicornServer(Server):
-    """A gunicorn with the committed config plus `overrides`."""
-
-    def __init__(self, name, app, chdir, database_url, log_dir, overrides=(), env=None):
-        super().__init__(name, app, chdir, database_url, log_dir, env)
-        self.overrides = list(overrides)
-
-    def command(self, *extra):
-        config = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []
-        return [sys.executable, "-m", "gunicorn", *config, "--chdir", str(self.chdir),
-                "--bind", f"127.0.0.1:{self.port}", *self.overrides, *extra, self.app]
-
-    def settings(self):
-        """Return the worker settings gunicorn resolves for this server."""
-        self.port = self.port or free_port()
-        printed = subprocess.run(self.command("--print-config"), cwd=self.chdir,
-                                 env=service_env(self.database_url), capture_output=True,
-                                 text=True, timeout=60, check=True).stdout
-        wanted = ("workers", "worker_class", "threads", "worker_connections", "keepalive")
-        pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
-        values = {name.strip(): value.strip() for name, value in pairs}
-        return {name: values[name] for name in wanted if name in values}
-
-
-class GranianServer(Server):
-    """A granian with gunicorn's `workers` and, as blocking (Python) threads, its `threads`."""
+class Granian(Server):
+    """`app` under granian with gunicorn's `workers` and, as blocking (Python) threads, its
+    `threads`."""
 
     def __init__(self, name, app, chdir, database_url, log_dir, workers, threads):
-        super().__init__(name, app, chdir, database_url, log_dir)
+        super().__init__(name, log_dir, chdir, service_env(database_url))
+        self.app = app
+        self.workers = int(workers)
         self.options = [*GRANIAN_OPTIONS, "--workers", str(workers),
                         "--blocking-threads", str(threads)]
 
@@ -310,19 +195,26 @@ class GranianServer(Server):
         return [sys.executable, "-m", "granian", *self.options, "--host", "127.0.0.1",
                 "--port", str(self.port), self.app]
 
+    def expected_workers(self):
+        return self.workers
+
+
+def wait_idle(server, timeout=300):
+    """Wait until `server`'s workers stop using CPU: wrk is gone, its queued requests not."""
+    deadline = time.monotonic() + timeout
+    used = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = server.cpu_seconds()
+        if now - used < 0.02:
+            return
+        used = now
+
 
 def fetch(method, url, body=None):
     """Send one request; return (status, raw body bytes)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read()
+    answer = request(url, method, None if body is None else json.dumps(body), timeout=60)
+    return answer.status, answer.body
 
 
 # ---------------------------------------------------------------------------- checks
@@ -333,8 +225,8 @@ def check_same_answers(service, other, database, users):
               ("GET", f"/users/{users}", None), ("GET", "/users/0", None),
               ("GET", "/users/99999999999", None), ("GET", "/users", None)]
     for method, path, body in probes:
-        expect_same(other.name, method, path, fetch(method, service.url + path, body),
-                    fetch(method, other.url + path, body))
+        expect_same(other.name, method, path, fetch(method, service.base_url + path, body),
+                    fetch(method, other.base_url + path, body))
     # New users, then duplicates: the email taken, the username taken, both taken (the
     # email is named), each by the other server's first user.
     posts = [
@@ -348,8 +240,8 @@ def check_same_answers(service, other, database, users):
          {"username": "probe-a", "email": "probe-a@mherman.org"}),
     ]
     for service_user, other_user in posts:
-        service_answer = fetch("POST", service.url + "/users", service_user)
-        other_answer = fetch("POST", other.url + "/users", other_user)
+        service_answer = fetch("POST", service.base_url + "/users", service_user)
+        other_answer = fetch("POST", other.base_url + "/users", other_user)
         # A new user's message names its own email: compare with the emails swapped.
         swapped = other_answer[1].replace(other_user["email"].encode(),
                                           service_user["email"].encode())
@@ -398,10 +290,10 @@ class Bench:
         name = re.sub(r"[^A-Za-z0-9]", "-", server.name)
         tag = f"{name}-{self.runs}-{time.time_ns() % 10**9}"
         cpu_before = server.cpu_seconds()
-        run = wrk(server.url + route.path, connections or args.connections,
+        run = wrk(server.base_url + route.path, connections or args.connections,
                   seconds or args.duration, timeout or args.timeout,
                   post_tag=tag if route.method == "POST" else None)
-        server.wait_idle()
+        wait_idle(server)
         cpu = (server.cpu_seconds() - cpu_before) * 1000 / max(run.requests, 1)
         run = dataclasses.replace(run, cpu_ms=cpu)
         if route.method == "POST":
@@ -439,7 +331,7 @@ class Bench:
         for server in servers:
             server.start()
             self.drive(server, Route("ping", "GET", "/users/ping"), seconds=1)
-        idle = {server.name: server.memory() for server in servers}
+        idle = {server.name: server.worker_memory() for server in servers}
         alone = {server.name: [] for server in servers}
         loaded = {server.name: [] for server in servers}
         seconds, timeout = self.args.scale_duration, max(self.args.timeout, 120)
@@ -456,7 +348,7 @@ class Bench:
                     f"socket errors {one.socket_errors + many.socket_errors}")
         memory = {}
         for server in servers:
-            after = server.memory()
+            after = server.worker_memory()
             growth = [after[pid][1] - rss for pid, (rss, _) in idle[server.name].items()
                       if pid in after]
             memory[server.name] = (max(hwm for _, hwm in after.values()), max(growth))
@@ -777,25 +669,24 @@ def main(argv=None):
         database.migrate()
         database.grow_to(args.users)
 
-        def gunicorn(name, app, overrides=()):
-            return GunicornServer(name, *APPS[app], database.url, log_dir,
-                                  [*extra, *overrides])
+        def service_like(name, app, overrides=()):
+            return gunicorn(name, *APPS[app], database.url, log_dir, [*extra, *overrides])
 
-        service, flask_floor, floor = (gunicorn(name, name) for name in APPS)
-        sync = gunicorn("sync-workers", "service", SYNC_WORKERS)
+        service, flask_floor, floor = (service_like(name, name) for name in APPS)
+        sync = service_like("sync-workers", "service", SYNC_WORKERS)
         # Other trees' services: measured in the same rounds, not probed (an older tree
         # may answer otherwise), served with this tree's gunicorn.conf.py.
-        trees = [GunicornServer(tree_name(tree), APPS["service"][0],
-                                Path(tree).resolve() / "services" / "users", database.url,
-                                log_dir, extra)
+        trees = [gunicorn(tree_name(tree), APPS["service"][0],
+                          Path(tree).resolve() / "services" / "users", database.url, log_dir,
+                          extra)
                  for tree in args.tree]
         # This tree's service with other settings (the plain path, by default).
-        trees += [GunicornServer(f"service+{name}", *APPS["service"], database.url, log_dir,
-                                 extra, env)
+        trees += [gunicorn(f"service+{name}", *APPS["service"], database.url, log_dir, extra,
+                           env)
                   for name, env in parse_variants(args.variants)]
-        settings = service.settings()
-        granians = [GranianServer(f"{one.name}-granian", one.app, one.chdir, database.url,
-                                  log_dir, settings["workers"], settings["threads"])
+        settings = gunicorn_settings(service)
+        granians = [Granian(f"{one.name}-granian", one.app, one.chdir, database.url, log_dir,
+                            settings["workers"], settings["threads"])
                     for one in (service, flask_floor)]
         context = {
             "args": args,

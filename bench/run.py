@@ -48,6 +48,8 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/users_bench"
 SYNC_WORKERS = ["--workers", "2", "--worker-class", "sync", "--threads", "1"]
 # The plain twin of the fast path (project.session_path): what the fast path saves.
 DEFAULT_VARIANTS = "session:DATABASE_FAST_PATH=off"
+# Users per page in the growth table of GET /users?limit= (the API's largest page).
+PAGE_LIMIT = 100
 RESULTS_START = "<!-- bench:results:start -->"
 RESULTS_END = "<!-- bench:results:end -->"
 MB = 1024 * 1024
@@ -129,6 +131,18 @@ class Database:
             "INSERT INTO users (username, email) SELECT 'user' || n, 'user' || n || "
             "'@example.com' FROM generate_series(%s, %s) AS n", (start, users))
         self.execute("VACUUM ANALYZE users", autocommit=True)
+
+    def resize(self, users):
+        """Grow the table to `users` users, or cut it back to its first `users`."""
+        if users > self.count():
+            self.grow_to(users)
+        else:
+            self.keep_first(users)
+
+    def middle_id(self):
+        """Return the id half-way through the table, in id order."""
+        return self.execute("SELECT id FROM users ORDER BY id OFFSET %s LIMIT 1",
+                            (self.count() // 2,))[0][0]
 
     def keep_first(self, users):
         """Delete what a POST run added, so every run sees the same table."""
@@ -342,7 +356,7 @@ class Bench:
                                   connections=self.args.scale_connections)
                 alone[server.name].append(one)
                 loaded[server.name].append(many)
-                log(f"  GET /users at {users:>7} {server.name:<8} alone p50 "
+                log(f"  {route.label} at {users:>7} {server.name:<8} alone p50 "
                     f"{one.p50_ms:8.2f} ms ({one.requests} requests); loaded "
                     f"{many.rps:8.1f} req/s  non-2xx {one.non_2xx + many.non_2xx}  "
                     f"socket errors {one.socket_errors + many.socket_errors}")
@@ -522,7 +536,8 @@ def tree_cell(runs, floor_runs):
     return f"{ratio} ({failed:,} non-2xx or socket errors)" if failed else ratio
 
 
-def render(context, routes, results, post_sync, scale_results, slow_commits):
+def render(context, routes, results, post_sync, scale_results, slow_commits,
+           page_results=None):
     args = context["args"]
     lines = [
         f"Command: `{context['command']}`  ",
@@ -588,7 +603,56 @@ def render(context, routes, results, post_sync, scale_results, slow_commits):
                      for size in (small, large)]
             lines.append(f"Service time per request from {small:,} to {large:,} users: "
                          f"{times[1] / times[0]:.1f}x for {large / small:.0f}x the users.  ")
+    if page_results:
+        lines += render_page_scale(args, page_results)
     return "\n".join(lines) + "\n"
+
+
+def page_routes(database):
+    """The routes of `GET /users?limit=100` timed as the table grows: the first page, and
+    the page after the middle id (where an OFFSET would read half the table)."""
+    return {"first": Route("GET /users?limit=100", "GET", f"/users?limit={PAGE_LIMIT}"),
+            "middle": Route("GET /users?limit=100&after=<middle>", "GET",
+                            f"/users?limit={PAGE_LIMIT}&after={database.middle_id()}")}
+
+
+def render_page_scale(args, page_results):
+    """The growth table of one page of 100 users: its cost should not grow with the table."""
+    lines = [
+        "",
+        f"`GET /users?limit={PAGE_LIMIT}` as the table grows: the first page, and the page "
+        "after the id half-way through the table (`&after=<middle>`), on a fresh service per "
+        "size and page (the floors answer only the whole list), "
+        f"{args.scale_rounds} rounds of {args.scale_duration} s each way, alone (one "
+        f"connection: p50 is one request's time) and loaded ({args.scale_connections} "
+        "connections).",
+        "",
+        "| users | first page alone p50 ms | middle page alone p50 ms "
+        "| first page loaded req/s | middle page loaded req/s "
+        "| service worker growth MB (first, middle) | non-2xx, socket errors |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for users, found in page_results.items():
+        alone = [summary(found[where]["alone"]["service"]) for where in ("first", "middle")]
+        loaded = [summary(found[where]["loaded"]["service"]) for where in ("first", "middle")]
+        growth = [found[where]["memory"]["service"][1] / MB for where in ("first", "middle")]
+        runs = list(all_runs(found))
+        lines.append(
+            f"| {users:,} | {alone[0]['p50']:.2f} | {alone[1]['p50']:.2f} | "
+            f"{loaded[0]['rps']:,.0f} | {loaded[1]['rps']:,.0f} | "
+            f"{growth[0]:.1f}, {growth[1]:.1f} | {sum(run.non_2xx for run in runs)}, "
+            f"{sum(run.socket_errors for run in runs)} |")
+    sizes = sorted(page_results)
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        lines.append("")
+        for where in ("first", "middle"):
+            times = [summary(page_results[size][where]["alone"]["service"])["p50"]
+                     for size in (small, large)]
+            lines.append(f"Time of the {where} page from {small:,} to {large:,} users: "
+                         f"{ratio(times[1], times[0]):.2f}x for {large / small:,.0f}x the "
+                         "users.  ")
+    return lines
 
 
 def write_report(path, text):
@@ -622,6 +686,10 @@ def parse_args(argv=None):
     parser.add_argument("--timeout", type=int, default=10, help="wrk's request timeout, s")
     parser.add_argument("--scale", default="1000,10000,100000",
                         help="comma-separated table sizes for GET /users; empty skips")
+    parser.add_argument("--page-scale", default="1000,10000,100000,1000000",
+                        help=f"comma-separated table sizes for GET /users?limit={PAGE_LIMIT} "
+                             "(the first page and one from the middle, the service only); "
+                             "empty skips")
     parser.add_argument("--scale-connections", type=int, default=16)
     parser.add_argument("--scale-rounds", type=int, default=2)
     parser.add_argument("--scale-duration", type=int, default=5)
@@ -659,6 +727,7 @@ def main(argv=None):
     }
     routes = [all_routes[name] for name in chosen]
     sizes = [int(size) for size in args.scale.split(",") if size.strip()]
+    page_sizes = [int(size) for size in args.page_scale.split(",") if size.strip()]
     delays = [int(delay) for delay in args.commit_delays.split(",") if delay.strip()]
     if "post" not in chosen or args.no_sync_comparison:
         delays = []
@@ -701,6 +770,7 @@ def main(argv=None):
         log(f"Service settings: {context['settings']}; {context['granian']}")
         bench = Bench(args, database)
         results, post_sync, scale_results, slow_commits = {}, None, {}, {}
+        page_results = {}
         compared = [flask_floor, floor, *granians]
         try:
             for one in (service, *compared, *trees, sync):
@@ -742,13 +812,22 @@ def main(argv=None):
             finally:
                 service.stop()
                 floor.stop()
-    text = render(context, routes, results, post_sync, scale_results, slow_commits)
+        for users in page_sizes:
+            database.resize(users)
+            try:
+                page_results[users] = {where: bench.scale([service], route, users)
+                                       for where, route in page_routes(database).items()}
+            finally:
+                service.stop()
+    text = render(context, routes, results, post_sync, scale_results, slow_commits,
+                  page_results)
     print("\n" + text)
     if args.out:
         write_report(args.out, text)
         log(f"Wrote {args.out}")
     log(f"Took {time.monotonic() - started:.0f} s")
-    runs = [*all_runs(results), *all_runs(scale_results), *all_runs(slow_commits)]
+    runs = [*all_runs(results), *all_runs(scale_results), *all_runs(slow_commits),
+            *all_runs(page_results)]
     errors = sum(run.non_2xx + run.socket_errors for run in runs)
     if errors:
         log(f"FAILED: {errors} non-2xx responses or socket errors")

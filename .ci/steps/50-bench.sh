@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A smoke of the benchmark harness, not the benchmark (that is `make bench`, about 20
 # minutes): a tiny table, one short round per route, one slow-commit delay, two small
-# sizes. bench/run.py stops if a floor, or an app under granian, answers unlike the
-# service, and exits non-zero on any non-2xx response or socket error; here we also check
-# that it wrote the table's rows and ratios. Then a few requests through
-# bench/inprocess.py and bench/instructions.py, which stop on any non-2xx answer.
+# sizes for the whole list and for a page of 100. bench/run.py stops if a floor, or an
+# app under granian, answers unlike the service, and exits non-zero on any non-2xx
+# response or socket error; here we also check that it wrote the table's rows and
+# ratios. Then a few requests through bench/inprocess.py and bench/instructions.py,
+# which stop on any non-2xx answer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
@@ -20,7 +21,8 @@ database="postgresql://postgres@127.0.0.1:5432/${BENCH_DATABASE_PREFIX:-users_be
 # (tagged users named after the tree's commit) are exercised too.
 .venv/bin/python bench/run.py --out "$out" --database-url "$database" \
   --users 50 --rounds 1 --duration 1 --warmup 1 --tree . \
-  --scale 50,500 --scale-rounds 1 --scale-duration 1 --commit-delays 2 --commit-rounds 1
+  --scale 50,500 --page-scale 50,500 --scale-rounds 1 --scale-duration 1 --commit-delays 2 \
+  --commit-rounds 1
 
 # expect_row ROUTE CELLS WHAT: the table has a row starting with ROUTE and CELLS (a regex).
 expect_row() {
@@ -37,6 +39,9 @@ for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'
 done
 expect_row "POST /users" "$rps \| $rps \| \*\*$ratio\*\* \|" "two sync workers"
 grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row" >&2; exit 1; }
+# The page growth table: users, both pages' p50 and req/s, memory, no failed answers.
+grep -qE '^\| 500 \| [0-9.]+ \| [0-9.]+ \| [0-9,]+ \| [0-9,]+ \| [0-9.]+, [0-9.]+ \| 0, 0 \|$' \
+  "$out" || { echo "bench smoke: no GET /users?limit=100 row" >&2; exit 1; }
 trees=$(grep -A 8 "^Other trees' services and this tree's variants" "$out")
 for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
   # This tree, the same checkout as service@<commit>, then this tree on the session

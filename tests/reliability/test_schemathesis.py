@@ -19,7 +19,7 @@ MAX_EXAMPLES = 300
 EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
 # Operations with inputs must each get a few hundred requests, some of them accepted;
 # the others have exactly one request to send (plus their place in stateful sequences).
-INPUT_OPERATIONS = ("POST /users", "POST /", "GET /users/{user_id}")
+INPUT_OPERATIONS = ("POST /users", "POST /", "GET /users/{user_id}", "GET /users", "GET /")
 MIN_REQUESTS = 200
 MIN_ACCEPTED = 30
 

@@ -42,6 +42,8 @@ class BaseConfig:
     DATABASE_POOL_TIMEOUT = os.environ.get("DATABASE_POOL_TIMEOUT", "3")
     # Origins whose pages may call the API: "*" (as in the course), or a comma-separated list.
     CORS_ORIGINS = os.environ.get("CORS_ORIGINS", "*")
+    # A page from another origin may read where the next page of GET /users is.
+    CORS_EXPOSE_HEADERS = ["Link"]
     # How many proxies (nginx) stand in front; their X-Forwarded-* are believed.
     TRUSTED_PROXY_HOPS = os.environ.get("TRUSTED_PROXY_HOPS", "0")
     # Settings `create_app` refuses to start without, by the variable that sets them.

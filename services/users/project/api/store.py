@@ -18,6 +18,8 @@ QUERY_PATH = "users.query_path"
 USERS_PER_BATCH = 2000
 # Users on one screen of the HTML page (`users_page`).
 USERS_PER_PAGE = 50
+# The most users one page of the API holds (`GET /users?limit=`), and its default.
+MAX_API_PAGE = 100
 # The largest value PostgreSQL's `integer` holds; beyond it no user can exist.
 MAX_USER_ID = 2**31 - 1
 USERS = User.__table__
@@ -81,9 +83,28 @@ def parse_after(text):
     """Return the user id `text` names as a page's start (0: the first page), or None."""
     if text is None:
         return 0
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_USER_ID:
+    return whole_number(text, 0, MAX_USER_ID)
+
+
+def parse_limit(text):
+    """Return the page size `text` asks for (unset: `MAX_API_PAGE`), or None if it is not
+    a whole number from 1 to `MAX_API_PAGE`."""
+    if text is None:
+        return MAX_API_PAGE
+    return whole_number(text, 1, MAX_API_PAGE)
+
+
+def whole_number(text, lowest, highest):
+    """Return the ASCII digits `text` as a number from `lowest` to `highest`, or None."""
+    if not (text.isascii() and text.isdigit()):
         return None
-    return int(text)
+    # More digits than `highest` has is too big, even before Python refuses to read
+    # a number of over 4,300 digits.
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(highest)):
+        return None
+    number = int(digits)
+    return number if lowest <= number <= highest else None
 
 
 def users_page(after, size=USERS_PER_PAGE):

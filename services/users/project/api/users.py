@@ -7,13 +7,17 @@ from flask import (Blueprint, Response, flash, redirect, render_template, reques
                    stream_with_context, url_for)
 
 from project.api import store
-from project.api.store import (create_user, find_user, parse_after, user_batches,
-                               users_page)
+from project.api.store import (create_user, find_user, parse_after, parse_limit,
+                               user_batches, users_page)
 from project.api.validation import parse_new_user, read_json_body
 from project.errors import APIError
 
 users_blueprint = Blueprint("users", __name__, template_folder="./templates")
-BAD_AFTER = "That page does not exist: after must be a user id."
+AFTER_NOT_AN_ID = "after must be a user id."
+BAD_AFTER = "That page does not exist: " + AFTER_NOT_AN_ID
+BAD_LIMIT = f"limit must be a whole number from 1 to {store.MAX_API_PAGE}."
+# Asking for either makes GET /users answer one page; without both it lists every user.
+PAGE_PARAMETERS = ("limit", "after")
 
 
 @users_blueprint.route("/users/ping", methods=["GET"])
@@ -38,6 +42,42 @@ def get_single_user(user_id):
 
 @users_blueprint.route("/users", methods=["GET"])
 def get_all_users():
+    """List every user, as the course does; `?limit=` or `?after=` asks for one page."""
+    if any(name in request.args for name in PAGE_PARAMETERS):
+        return users_api_page(*page_parameters(request.args))
+    return every_user()
+
+
+def page_parameters(args):
+    """Read `?after=` and `?limit=` as (after, size); a bad one is a 400 naming it."""
+    size = parse_limit(args.get("limit"))
+    if size is None:
+        raise APIError(BAD_LIMIT)
+    after = parse_after(args.get("after"))
+    if after is None:
+        raise APIError(AFTER_NOT_AN_ID)
+    return after, size
+
+
+def users_api_page(after, size):
+    """Answer up to `size` users with ids above `after`; a `Link` names the next page.
+
+    The cursor is the page's last id, so a page costs one keyset query wherever it
+    starts, and users added meanwhile come at the end instead of shifting the pages.
+    """
+    users, more = users_page(after, size)
+    headers = {"Link": next_link(users[-1]["id"], size)} if more else {}
+    return {"status": "success", "data": {"users": users}}, headers
+
+
+def next_link(last_id, size):
+    """An RFC 8288 link to the page after `last_id`, on the host the client asked
+    (ProxyFix gives the public one behind nginx)."""
+    url = url_for("users.get_all_users", limit=size, after=last_id, _external=True)
+    return f'<{url}>; rel="next"'
+
+
+def every_user():
     """List every user: one body if they fit in a batch, else a batch at a time."""
     size = store.USERS_PER_BATCH
     batches = user_batches(size)

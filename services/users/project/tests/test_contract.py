@@ -5,6 +5,7 @@ import re
 import unittest
 
 from project import create_app
+from project.api import store
 from project.api.health import SPEC_PATH
 from project.tests.base import BaseTestCase
 from project.tests.utils import add_user
@@ -190,9 +191,34 @@ class TestResponsesMatchDescription(BaseTestCase):
                 self.assertEqual(response.status_code, expected)
                 self.check("/users/{user_id}", "GET", response)
 
+    def test_list_page_outcomes(self):
+        """Ensure a page with its Link, the last page and a bad limit or after are described."""
+        add_user("michael", "michael@mherman.org")
+        add_user("fletcher", "fletcher@notreal.com")
+        first = self.client.get("/users?limit=1")
+        self.assertIn("Link", first.headers)
+        self.assertIn("Link", self.spec["paths"]["/users"]["get"]["responses"]["200"]["headers"])
+        self.check("/users", "GET", first)
+        for query, expected in (("limit=1&after=1", 200), ("limit=0", 400), ("after=x", 400)):
+            with self.subTest(query=query):
+                response = self.client.get(f"/users?{query}")
+                self.assertEqual(response.status_code, expected)
+                self.check("/users", "GET", response)
+
+    def test_list_parameters_are_described(self):
+        """Ensure limit and after are described with the bounds the service enforces."""
+        parameters = {parameter["name"]: parameter["schema"]
+                      for parameter in self.spec["paths"]["/users"]["get"]["parameters"]}
+        self.assertEqual(parameters, {
+            "limit": {"type": "integer", "minimum": 1, "maximum": store.MAX_API_PAGE},
+            "after": {"type": "integer", "minimum": 0, "maximum": store.MAX_USER_ID}})
+
     def test_page_outcomes(self):
-        """Ensure the page and its form's redirect and refusal are described."""
+        """Ensure the page, a bad start, and its form's redirect and refusal are described."""
         self.check("/", "GET", self.client.get("/"))
+        bad_start = self.client.get("/?after=x")
+        self.assertEqual(bad_start.status_code, 400)
+        self.check("/", "GET", bad_start)
         added = self.client.post("/", data={"username": "michael",
                                             "email": "michael@mherman.org"})
         self.assertEqual(added.status_code, 302)

@@ -70,10 +70,8 @@ def duplicated_field(error):
 
 def find_user(user_id):
     """Return the user whose id is the text `user_id` as `User.to_json` shows it, or None."""
-    if not (user_id.isascii() and user_id.isdigit()):
-        return None
-    number = int(user_id)
-    if not 1 <= number <= MAX_USER_ID:
+    number = whole_number(user_id, 1, MAX_USER_ID)
+    if number is None:
         return None
     found = query_path().rows(USER_BY_ID, id=number)
     return user_json(found[0]) if found else None

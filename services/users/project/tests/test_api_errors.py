@@ -205,7 +205,7 @@ class TestRoutingErrors(APIErrorTestCase):
         """Ensure negative, zero, non-integer and out-of-range ids are 404s."""
         add_user("michael", "michael@mherman.org")
         for user_id in ("-1", "0", "1.5", "2147483648", "99999999999999999999999",
-                        "%D9%A1", "1e3", "%201"):
+                        "%D9%A1", "1e3", "%201", "9" * 5000):
             with self.subTest(user_id=user_id):
                 response = self.client.get(f"/users/{user_id}")
                 self.assert_fail(response, 404, "User does not exist")

@@ -15,6 +15,9 @@ from project.database import register_database
 from project.errors import register_error_handlers
 from project.extensions import cors, db, migrate, toolbar
 from project.fast_path import FastPath
+from project.logs import register_logging
+from project.metrics import NO_POOL_WATCH, PoolWatch
+from project.observability import register_observability
 from project.security import register_security
 from project.session_path import SessionPath
 from project.sessions import CookieSessionInterface
@@ -35,6 +38,9 @@ def create_app(settings=None):
     app = Flask(__name__)
     app.session_interface = CookieSessionInterface()
     load_config(app, settings)
+    register_logging(app)
+    # First, so that its hooks see a request before any other and its answer last.
+    register_observability(app)
     register_extensions(app)
     register_query_path(app)
     register_security(app)
@@ -87,17 +93,24 @@ def register_query_path(app):
     """Run the store's statements on the fast path (psycopg2) or on the session."""
     with app.app_context():
         engine = db.engine
+    pool_watch = (PoolWatch(engine, pool_capacity(app.config)) if app.config["METRICS"]
+                  else NO_POOL_WATCH)
     if app.config["DATABASE_FAST_PATH"] and engine.dialect.driver == "psycopg2":
         refuse_pool_smaller_than_threads(app.config)
-        path = FastPath(engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
+        path = FastPath(engine, app.config["DATABASE_STATEMENT_TIMEOUT"], pool_watch)
     else:
-        path = SessionPath()
+        path = SessionPath(pool_watch)
     app.extensions[QUERY_PATH] = path
+
+
+def pool_capacity(config):
+    """The most connections a worker's pool opens."""
+    return config["DATABASE_POOL_SIZE"] + config["DATABASE_MAX_OVERFLOW"]
 
 
 def refuse_pool_smaller_than_threads(config):
     """Stop where a thread could wait for ever: on the fast path each keeps a connection."""
-    connections = config["DATABASE_POOL_SIZE"] + config["DATABASE_MAX_OVERFLOW"]
+    connections = pool_capacity(config)
     if connections < config["GUNICORN_THREADS"]:
         raise SettingError(
             f"DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW ({connections}) must be at least "

@@ -42,12 +42,20 @@ class BaseConfig:
     DATABASE_POOL_TIMEOUT = os.environ.get("DATABASE_POOL_TIMEOUT", "3")
     # Origins whose pages may call the API: "*" (as in the course), or a comma-separated list.
     CORS_ORIGINS = os.environ.get("CORS_ORIGINS", "*")
-    # A page from another origin may read where the next page of GET /users is.
-    CORS_EXPOSE_HEADERS = ["Link"]
+    # A page from another origin may read where the next page of GET /users is, and
+    # the request ID to quote.
+    CORS_EXPOSE_HEADERS = ["Link", "X-Request-ID"]
     # How many proxies (nginx) stand in front; their X-Forwarded-* are believed.
     TRUSTED_PROXY_HOPS = os.environ.get("TRUSTED_PROXY_HOPS", "0")
     # Settings `create_app` refuses to start without, by the variable that sets them.
     REQUIRED_SETTINGS = {}
+    # "on": Prometheus metrics (project.metrics), which gunicorn's master serves on
+    # METRICS_PORT (gunicorn.conf.py); "off": none recorded.
+    METRICS = os.environ.get("METRICS", "on")
+    # "text": readable lines; "json": one JSON object per line (project.logs).
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+    # The least level written: the access lines are INFO.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
 
 class DevelopmentConfig(BaseConfig):
@@ -64,6 +72,8 @@ class TestingConfig(BaseConfig):
     # Flask 2.3 dropped this key; the course's tests still read it (False: a failing
     # request's context is not kept around).
     PRESERVE_CONTEXT_ON_EXCEPTION = False
+    # No access line for each of the suite's requests.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING")
 
 
 class ProductionConfig(BaseConfig):
@@ -80,4 +90,5 @@ class ProductionConfig(BaseConfig):
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
     # Only the origins CORS_ORIGINS lists; without it, same-origin pages only.
     CORS_ORIGINS = os.environ.get("CORS_ORIGINS", "")
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
     REQUIRED_SETTINGS = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}

@@ -3,11 +3,12 @@
 import logging
 import traceback
 
-from flask import jsonify
+from flask import current_app, jsonify
 from sqlalchemy.exc import (DBAPIError, InterfaceError, OperationalError, SQLAlchemyError,
                             TimeoutError as PoolTimeoutError)
 from werkzeug.exceptions import HTTPException
 
+from project import metrics
 from project.extensions import db
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,8 @@ DATABASE_UNAVAILABLE = "The database is unavailable. Please try again later."
 DATABASE_READ_ONLY = "The database does not accept writes right now. Please try again later."
 # SQLSTATE 25006: a standby not yet promoted, or default_transaction_read_only on.
 READ_ONLY_SQL_TRANSACTION = "25006"
+# SQLSTATE 57014: a statement cancelled, here by DATABASE_STATEMENT_TIMEOUT.
+QUERY_CANCELED = "57014"
 # Seconds a client should wait before asking again when the database is away.
 RETRY_AFTER = "5"
 
@@ -64,22 +67,41 @@ def is_database_unavailable(error):
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
+def sqlstate(error):
+    return getattr(getattr(error, "orig", None), "pgcode", None)
+
+
 def is_database_read_only(error):
     """Say whether the database refused a write because it is read-only for now."""
-    return getattr(getattr(error, "orig", None), "pgcode", None) == READ_ONLY_SQL_TRANSACTION
+    return sqlstate(error) == READ_ONLY_SQL_TRANSACTION
+
+
+def unavailable_kind(error):
+    """Say how the database was away: a timeout (a statement's, or no pooled connection
+    in time) or unavailable (refused, dropped, gone)."""
+    if isinstance(error, PoolTimeoutError) or sqlstate(error) == QUERY_CANCELED:
+        return metrics.TIMEOUT
+    return metrics.UNAVAILABLE
 
 
 def handle_database_error(error):
     roll_back()
     if is_database_read_only(error):
+        count_database_error(metrics.READ_ONLY)
         log.warning("Database read-only: %s", describe_failure(error))
         return unavailable(DATABASE_READ_ONLY)
     if not is_database_unavailable(error):
         log.error("Unhandled database error: %s\n%s", describe_failure(error),
                   "".join(traceback.format_tb(error.__traceback__)))
         return jsend("error", SOMETHING_WENT_WRONG, 500)
+    count_database_error(unavailable_kind(error), isinstance(error, PoolTimeoutError))
     log.warning("Database unavailable: %s", describe(error))
     return unavailable(DATABASE_UNAVAILABLE)
+
+
+def count_database_error(kind, pool_timeout=False):
+    if current_app.config["METRICS"]:
+        metrics.count_database_error(kind, pool_timeout)
 
 
 def unavailable(message):

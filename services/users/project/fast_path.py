@@ -28,6 +28,7 @@ import psycopg2
 from sqlalchemy import Boolean, Insert, Integer, Select, String, exc
 
 from project.database import closed_by_server, statement_timeout_sql
+from project.metrics import NO_POOL_WATCH
 
 # Column types whose values psycopg2 takes and gives back exactly as SQLAlchemy's
 # session does, with no conversion on either side.
@@ -37,12 +38,12 @@ NATIVE_TYPES = (Integer, String, Boolean)
 class FastPath:
     """Run Core statements on the driver's cursor of a connection kept by each thread."""
 
-    def __init__(self, engine, statement_timeout):
+    def __init__(self, engine, statement_timeout, pool_watch=NO_POOL_WATCH):
         self.engine = engine
         self.dialect = engine.dialect
         self.prefix = statement_timeout_sql(statement_timeout) + "; "
         self.compiled = {}
-        self.kept = KeptConnection(engine)
+        self.kept = KeptConnection(engine, pool_watch)
 
     def rows(self, statement, **params):
         """Run `statement` with `params`; return its rows as tuples (none for a write)."""
@@ -84,8 +85,9 @@ class KeptConnection(threading.local):
     its connection back, through `ThreadEnd`.
     """
 
-    def __init__(self, engine):
+    def __init__(self, engine, pool_watch):
         self.engine = engine
+        self.pool_watch = pool_watch
         self.held = []  # this thread's connection and its socket's poller, once it has one
         self.thread_end = ThreadEnd(self.held)
 
@@ -95,6 +97,7 @@ class KeptConnection(threading.local):
             if not closed_by_server(connection.dbapi_connection, poller):
                 return connection
             self.release()
+        self.pool_watch.before_checkout()
         connection = self.engine.raw_connection()
         # From here on every statement commits itself: no BEGIN or COMMIT round trips.
         connection.dbapi_connection.autocommit = True

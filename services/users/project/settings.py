@@ -20,6 +20,8 @@ WHOLE_NUMBERS = ("DATABASE_STATEMENT_TIMEOUT", "DATABASE_CONNECT_TIMEOUT", "GUNI
                  "DATABASE_MAX_OVERFLOW", "DATABASE_POOL_TIMEOUT", "TRUSTED_PROXY_HOPS")
 SWITCH_VALUES = {"on": True, "true": True, "1": True, "yes": True,
                  "off": False, "false": False, "0": False, "no": False}
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The secret the course's code shows to everyone: never a production secret.
 COURSE_SECRET = "my_precious"
 # How long data sent to PostgreSQL may go unacknowledged before the connection is given
@@ -45,6 +47,9 @@ def load_settings(config):
         "DATABASE_POOL_SIZE", config["GUNICORN_THREADS"] if pool_size is None else pool_size))
     config["DATABASE_FAST_PATH"] = switch("DATABASE_FAST_PATH", config["DATABASE_FAST_PATH"])
     config["CORS_ORIGINS"] = cors_origins(config["CORS_ORIGINS"])
+    config["METRICS"] = switch("METRICS", config["METRICS"])
+    config["LOG_FORMAT"] = one_of("LOG_FORMAT", config["LOG_FORMAT"], LOG_FORMATS)
+    config["LOG_LEVEL"] = one_of("LOG_LEVEL", config["LOG_LEVEL"], LOG_LEVELS, upper=True)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {**engine_options(config),
                                            **config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
 
@@ -65,6 +70,15 @@ def switch(name, value):
     if found is None:
         raise SettingError(f"{name} must be on or off, not {value!r}.")
     return found
+
+
+def one_of(name, value, choices, upper=False):
+    """Read `value` as one of `choices` (any case), or stop naming `name`."""
+    text = str(value).strip()
+    text = text.upper() if upper else text.lower()
+    if text not in choices:
+        raise SettingError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return text
 
 
 def cors_origins(value):

@@ -171,7 +171,8 @@ class TestNextLinkBehindProxy(BaseTestCase):
 class TestLinkExposedToOtherOrigins(BaseTestCase):
 
     def test_link_header_is_exposed(self):
-        """Ensure a cross-origin page may read the Link header (CORS)."""
+        """Ensure a cross-origin page may read the Link and X-Request-ID headers (CORS)."""
         add_users(2)
         response = self.client.get("/users?limit=1", headers={"Origin": "http://a.example"})
-        self.assertEqual(response.headers["Access-Control-Expose-Headers"], "Link")
+        self.assertEqual(response.headers["Access-Control-Expose-Headers"],
+                         "Link, X-Request-ID")

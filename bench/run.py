@@ -46,8 +46,9 @@ WRK_SCRIPT = BENCH_DIR / "wrk.lua"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/users_bench"
 # The comparison POST must beat: the same service, but two sync workers.
 SYNC_WORKERS = ["--workers", "2", "--worker-class", "sync", "--threads", "1"]
-# The plain twin of the fast path (project.session_path): what the fast path saves.
-DEFAULT_VARIANTS = "session:DATABASE_FAST_PATH=off"
+# The plain twin of the fast path (project.session_path): what the fast path saves; and
+# the service with no metrics recorded: what they cost (on is the production default).
+DEFAULT_VARIANTS = "session:DATABASE_FAST_PATH=off;metrics-off:METRICS=off"
 # Users per page in the growth table of GET /users?limit= (the API's largest page).
 PAGE_LIMIT = 100
 RESULTS_START = "<!-- bench:results:start -->"
@@ -67,9 +68,11 @@ PING = Route("GET /users/ping", "GET", "/users/ping")
 APPS = {"service": ("manage:app", USERS_DIR), "flask-floor": ("flask_floor:app", BENCH_DIR),
         "floor": ("floor:app", BENCH_DIR)}
 # granian as gunicorn.conf.py runs gunicorn: WSGI over HTTP/1 only, one thread for the
-# network I/O of each worker (gthread's main loop) and an access log line per request.
-GRANIAN_OPTIONS = ["--interface", "wsgi", "--http", "1", "--no-ws", "--runtime-threads", "1",
-                   "--access-log"]
+# network I/O of each worker (gthread's main loop).
+GRANIAN_OPTIONS = ["--interface", "wsgi", "--http", "1", "--no-ws", "--runtime-threads", "1"]
+# The service writes an access line for each request itself (project.observability); the
+# floors get their server's, so that every app pays for one line per request.
+FLOOR_ACCESS_LOG = {"gunicorn": ["--access-logfile", "-"], "granian": ["--access-log"]}
 
 
 @dataclass(frozen=True)
@@ -198,11 +201,12 @@ class Granian(Server):
     """`app` under granian with gunicorn's `workers` and, as blocking (Python) threads, its
     `threads`."""
 
-    def __init__(self, name, app, chdir, database_url, log_dir, workers, threads):
+    def __init__(self, name, app, chdir, database_url, log_dir, workers, threads,
+                 access_log=()):
         super().__init__(name, log_dir, chdir, service_env(database_url))
         self.app = app
         self.workers = int(workers)
-        self.options = [*GRANIAN_OPTIONS, "--workers", str(workers),
+        self.options = [*GRANIAN_OPTIONS, *access_log, "--workers", str(workers),
                         "--blocking-threads", str(threads)]
 
     def command(self):
@@ -739,7 +743,9 @@ def main(argv=None):
         database.grow_to(args.users)
 
         def service_like(name, app, overrides=()):
-            return gunicorn(name, *APPS[app], database.url, log_dir, [*extra, *overrides])
+            access_log = FLOOR_ACCESS_LOG["gunicorn"] if app != "service" else []
+            return gunicorn(name, *APPS[app], database.url, log_dir,
+                            [*extra, *access_log, *overrides])
 
         service, flask_floor, floor = (service_like(name, name) for name in APPS)
         sync = service_like("sync-workers", "service", SYNC_WORKERS)
@@ -755,8 +761,9 @@ def main(argv=None):
                   for name, env in parse_variants(args.variants)]
         settings = gunicorn_settings(service)
         granians = [Granian(f"{one.name}-granian", one.app, one.chdir, database.url, log_dir,
-                            settings["workers"], settings["threads"])
-                    for one in (service, flask_floor)]
+                            settings["workers"], settings["threads"], access_log)
+                    for one, access_log in ((service, ()),
+                                            (flask_floor, FLOOR_ACCESS_LOG["granian"]))]
         context = {
             "args": args,
             "command": os.environ.get("BENCH_COMMAND")

@@ -78,7 +78,7 @@ def on_starting(server):
         return  # another app served with these settings: the benchmark's floors
     try:
         app = create_app()
-        if app.config["METRICS"]:
+        if app.config.get("METRICS"):  # an older tree (bench --tree) has none
             directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
             if not directory:
                 raise SettingError("PROMETHEUS_MULTIPROC_DIR must name a directory for the "

@@ -22,7 +22,8 @@ GUNICORN_CONF = USERS_DIR / "gunicorn.conf.py"
 # The service's settings, which must come from the test, never from whoever runs it.
 SERVICE_VARIABLES = ("APP_SETTINGS", "DATABASE_URL", "DATABASE_TEST_URL", "SECRET_KEY",
                      "FLASK_APP", "FLASK_DEBUG", "COVERAGE_PROCESS_START", "CORS_ORIGINS",
-                     "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
+                     "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "METRICS", "METRICS_PORT",
+                     "PROMETHEUS_MULTIPROC_DIR", "LOG_FORMAT", "LOG_LEVEL")
 
 
 def service_env(database_url, **overrides):
@@ -116,15 +117,26 @@ class Gunicorn(Server):
     gunicorn.conf.py, on ProductionConfig and `database_url`.
 
     `workers` (else the config's), then `extra_args`, override the config; `environment`
-    adds to the service's.
+    adds to the service's. The master serves the metrics on a free port of its own
+    (`metrics_url`), from a directory of its own in `log_dir`.
     """
 
     def __init__(self, database_url, log_dir, name="gunicorn", workers=None, extra_args=(),
                  app="manage:app", chdir=USERS_DIR, python=sys.executable, **environment):
-        super().__init__(name, log_dir, chdir, service_env(database_url, **environment))
+        self.metrics_port = free_port()
+        log_dir = Path(log_dir)
+        metrics = {"METRICS_PORT": str(self.metrics_port),
+                   "PROMETHEUS_MULTIPROC_DIR": str(log_dir / f"{name}-metrics")}
+        super().__init__(name, log_dir, chdir,
+                         service_env(database_url, **{**metrics, **environment}))
+        self.metrics_dir = Path(self.env["PROMETHEUS_MULTIPROC_DIR"])
         self.app = app
         self.python = python
         self.arguments = [*(["--workers", str(workers)] if workers else []), *extra_args]
+
+    @property
+    def metrics_url(self):
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def command(self, *extra):
         return [self.python, "-m", "gunicorn", "--config", str(GUNICORN_CONF),

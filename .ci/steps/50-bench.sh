@@ -43,11 +43,13 @@ grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row
 grep -qE '^\| 500 \| [0-9.]+ \| [0-9.]+ \| [0-9,]+ \| [0-9,]+ \| [0-9.]+, [0-9.]+ \| 0, 0 \|$' \
   "$out" || { echo "bench smoke: no GET /users?limit=100 row" >&2; exit 1; }
 trees=$(grep -A 8 "^Other trees' services and this tree's variants" "$out")
+grep -qF '`service+metrics-off`' <<<"$trees" \
+  || { echo "bench smoke: no metrics-off column" >&2; exit 1; }
 for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
-  # This tree, the same checkout as service@<commit>, then this tree on the session
-  # (the default variant): plain ratios, no failed answers.
+  # This tree, the same checkout as service@<commit>, then this tree on the session and
+  # with metrics off (the default variants): plain ratios, no failed answers.
   grep -F "| \`$route\` |" <<<"$trees" \
-    | grep -qE "^\| \`[^\`]+\` \| $ratio \| $ratio \| $ratio \|$" \
+    | grep -qE "^\| \`[^\`]+\` \| $ratio \| $ratio \| $ratio \| $ratio \|$" \
     || { echo "bench smoke: no other trees' row for $route" >&2; exit 1; }
 done
 echo "bench smoke: table written with its gunicorn, granian and ratio rows;" \

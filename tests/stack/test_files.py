@@ -117,7 +117,7 @@ def test_prod_users_can_be_scaled(prod):
     """Ensure prod's users have no container name and no host port, so `--scale` works."""
     users = prod["services"]["users"]
     assert "container_name" not in users and "ports" not in users
-    assert users["expose"] == ["5000"]
+    assert users["expose"] == ["5000", "9101"]
 
 
 def test_prod_mounts_no_code_and_publishes_only_nginx(prod):

@@ -130,6 +130,9 @@ class Gunicorn(Server):
         super().__init__(name, log_dir, chdir,
                          service_env(database_url, **{**metrics, **environment}))
         self.metrics_dir = Path(self.env["PROMETHEUS_MULTIPROC_DIR"])
+        # Made now: `--print-config` imports the app, whose metrics open their files there.
+        if self.env["PROMETHEUS_MULTIPROC_DIR"]:
+            self.metrics_dir.mkdir(parents=True, exist_ok=True)
         self.app = app
         self.python = python
         self.arguments = [*(["--workers", str(workers)] if workers else []), *extra_args]

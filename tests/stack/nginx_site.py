@@ -7,6 +7,7 @@ remember what they were sent.
 """
 
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import NGINX_DIR, nginx_command, run, shown, write_nginx_conf
@@ -52,6 +53,16 @@ def serve(handler):
     return server
 
 
+def nginx_name(port):
+    return f"nginx-{port}"
+
+
+def nginx_output(processes, base_url):
+    """Return the path of what the nginx start_nginx started at `base_url` wrote to its
+    stdout (prod.conf's access lines)."""
+    return processes.log_dir / f"{nginx_name(urllib.parse.urlsplit(base_url).port)}.log"
+
+
 def start_nginx(processes, work_dir, hosts, conf="prod.conf", environment=None):
     """Run nginx with a loopback copy of `conf` (a template filled from `environment`, as
     the production image does); return its base URL."""
@@ -63,7 +74,7 @@ def start_nginx(processes, work_dir, hosts, conf="prod.conf", environment=None):
     main_conf = write_nginx_conf(work_dir, site, conf)
     check = run(nginx_command(work_dir, main_conf, "-t"))
     assert check.returncode == 0, shown(check)
-    process = processes.start(f"nginx-{port}", nginx_command(work_dir, main_conf))
+    process = processes.start(nginx_name(port), nginx_command(work_dir, main_conf))
     base_url = f"http://127.0.0.1:{port}"
     wait_until(lambda: request(base_url + "/").status == 200, "nginx answering", 30, process)
     return base_url

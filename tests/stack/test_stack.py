@@ -792,11 +792,14 @@ def test_nginx_forwards_only_its_own_headers(conf, compose, tmp_path_factory):
         spoofed = {"Host": "users.example.com:8080",
                    "X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8",
                    "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
-                   "X-Forwarded-Port": "8443", "X-Forwarded-Prefix": "/evil"}
+                   "X-Forwarded-Port": "8443", "X-Forwarded-Prefix": "/evil",
+                   "X-Request-ID": "not an id"}
         assert request(base_url + "/users/ping", headers=spoofed).status == 200
         (_, path, headers), = echo.seen
         forwarded = {name: value for name, value in headers.items()
                      if name.lower().startswith("x-") or name.lower() == "host"}
+        # A malformed request ID is replaced by nginx's own.
+        assert re.fullmatch("[0-9a-f]{32}", forwarded.pop("X-Request-ID", "")), forwarded
         assert (path, forwarded) == ("/users/ping", {
             "Host": "users.example.com",
             "X-Real-IP": "127.0.0.1",

@@ -69,9 +69,15 @@ def requests_for(route, users, tag):
 
 
 def use_tree(tree, database_url):
-    """Make this process import `tree`'s service, as production configures it."""
+    """Make this process import `tree`'s service, as production configures it, but for
+    its access line.
+
+    The service writes a line for each request itself (project.observability), where the
+    floors leave it to their server; here there is no server, so no app writes one
+    (LOG_LEVEL=WARNING). bench/run.py's served comparison has a line from every app.
+    """
     os.environ.update(APP_SETTINGS="project.config.ProductionConfig", SECRET_KEY="bench",
-                      DATABASE_URL=database_url)
+                      DATABASE_URL=database_url, LOG_LEVEL="WARNING")
     users_dir = Path(tree) / "services" / "users"
     sys.path.insert(0, str(users_dir))
     os.chdir(users_dir)

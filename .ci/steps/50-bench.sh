@@ -43,7 +43,7 @@ grep -qE '^\| 2 \| [0-9,]+ \|' "$out" || { echo "bench smoke: no slow-commit row
 grep -qE '^\| 500 \| [0-9.]+ \| [0-9.]+ \| [0-9,]+ \| [0-9,]+ \| [0-9.]+, [0-9.]+ \| 0, 0 \|$' \
   "$out" || { echo "bench smoke: no GET /users?limit=100 row" >&2; exit 1; }
 trees=$(grep -A 8 "^Other trees' services and this tree's variants" "$out")
-grep -qF '`service+metrics-off`' <<<"$trees" \
+grep -qF "\`service+metrics-off\`" <<<"$trees" \
   || { echo "bench smoke: no metrics-off column" >&2; exit 1; }
 for route in 'GET /users/ping' 'GET /users/<id>' 'GET /users (50)' 'POST /users'; do
   # This tree, the same checkout as service@<commit>, then this tree on the session and

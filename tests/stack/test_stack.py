@@ -28,7 +28,7 @@ from harness.load import InFlight, Load, new_user, statuses
 from harness.ports import free_port
 from harness.processes import Processes, as_user, scratch_dir
 from harness.waiting import wait_until
-from nginx_site import ClientStandIn, HeaderEcho, serve, start_nginx
+from nginx_site import ClientStandIn, HeaderEcho, nginx_output, serve, start_nginx
 from scratch_postgres import TableLock, psql_over_tcp
 from topology import APP_UID, PROD_ENV, SERVICE_ROLE, PgBouncer, ProdServices, Topology
 
@@ -57,8 +57,8 @@ UNAVAILABLE = {"status": "error",
 NGINX_UNAVAILABLE = {"status": "error",
                      "message": "The users service is unavailable. Please try again later."}
 UNLIMITED_SIGN_UPS = {"USERS_POST_RATE": "10000r/s", "USERS_POST_BURST": "10000"}
-# A proxied request in gunicorn's access log (nginx speaks HTTP/1.0 to its upstreams).
-PROXIED = re.compile(r'"[A-Z]+ /users\S* HTTP/1\.0" \d{3}')
+# What the entrypoint prints before gunicorn starts: every other line is JSON.
+ENTRYPOINT_LINES = ("Waiting up to ", "PostgreSQL is up.")
 
 
 def head_revision():
@@ -126,6 +126,15 @@ class Stack(Topology):
 
     def replica_logs(self):
         return {address: Processes.log(replica) for address, replica in self.replicas.items()}
+
+    def proxied(self, address):
+        """The access lines of the replica at `address` for requests nginx sent it: those
+        whose request ID nginx's own access lines carry."""
+        from_nginx = {line["request_id"]
+                      for line in json_lines(nginx_output(self.processes, self.base_url)
+                                             .read_text(errors="replace"))}
+        return [line for line in access_lines(Processes.log(self.replicas[address]))
+                if line["request_id"] in from_nginx]
 
     def user_id(self, username):
         (row,) = self.cluster.query(f"SELECT id FROM users WHERE username = '{username}'",
@@ -401,6 +410,16 @@ def test_other_paths_go_to_the_client(stack, path):
     assert (response.status, response.body.decode()) == (200, f"client stand-in: GET {path}")
 
 
+def json_lines(text):
+    """The lines of `text` that are JSON objects, parsed."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def access_lines(log):
+    """The service's access lines in a replica's log."""
+    return [line for line in json_lines(log) if line.get("logger") == "project.access"]
+
+
 def padded_user(size, email):
     """A valid user as a JSON body of exactly `size` bytes (whitespace padding)."""
     body = json.dumps({"username": email.split("@")[0], "email": email}).encode()
@@ -423,28 +442,54 @@ def test_body_over_the_limit_gets_the_apps_413_from_nginx(stack):
     from_nginx = request_json(stack.base_url + "/users", "POST", body=body)
     assert from_app[0] == 413 and from_app[1]["status"] == "fail", from_app
     assert from_nginx == from_app
-    # Only the direct request reached gunicorn (its access log line may lag the response).
-    logged = '"POST /users HTTP/1.1" 413'
-    wait_until(lambda: logged in Processes.log(direct), "the access log line", 10)
-    logs = "".join(stack.replica_logs().values())
-    assert logs.count(logged) == 1
-    assert '"POST /users HTTP/1.0" 413' not in logs
+    # Only the direct request reached the service (its access line may lag the response).
+
+    def refused_bodies():
+        return [line for log in stack.replica_logs().values() for line in access_lines(log)
+                if (line["route"], line["status"]) == ("/users", 413)]
+    wait_until(refused_bodies, "the access line", 10)
+    assert len(refused_bodies()) == 1
+    assert not [line for address in REPLICA_ADDRESSES for line in stack.proxied(address)
+                if line["status"] == 413]
 
 
 def test_gunicorn_ran_the_committed_config(stack):
-    """Ensure each replica ran compose's worker count, logged access to stdout, and no error."""
+    """Ensure each replica ran compose's worker count, logged in JSON lines only (but for
+    the entrypoint's wait), access lines included, and no error."""
     assert stack.services.environment("users")["WEB_CONCURRENCY"] == "2"
     logs = stack.replica_logs()
     for address, log in logs.items():
-        assert log.count("Booting worker with pid") == 2, (address, log)
-        assert "[ERROR]" not in log and "Traceback" not in log, (address, log)
-    assert any('"GET /users/ping HTTP/1.0" 200' in log for log in logs.values()), logs
+        lines = [line for line in log.splitlines() if not line.startswith(ENTRYPOINT_LINES)]
+        assert all(line.startswith("{") for line in lines), (address, log)
+        logged = json_lines(log)
+        assert len(logged) == len(lines), (address, log)
+        assert sum("Booting worker with pid" in line["message"] for line in logged) == 2, log
+        assert not [line for line in logged if line["level"] == "ERROR"], (address, log)
+        assert "Traceback" not in log, (address, log)
+    assert any((line["route"], line["status"]) == ("/users/ping", 200)
+               for address in REPLICA_ADDRESSES for line in stack.proxied(address)), logs
 
 
 def test_nginx_balances_over_every_replica(stack):
     """Ensure nginx sent requests to each of the three replicas."""
-    for address, log in stack.replica_logs().items():
-        assert PROXIED.search(log), (address, log)
+    for address in REPLICA_ADDRESSES:
+        assert stack.proxied(address), (address, stack.replica_logs()[address])
+
+
+def test_each_replica_counts_what_it_answered(stack):
+    """Ensure each replica's master serves its metrics at the replica's address on compose's
+    port, every request it logged counted once, whichever of its two workers answered."""
+    def counted_as_logged(address):
+        replica = stack.replicas[address]
+        scraped = request(replica.metrics_url)
+        assert scraped.status == 200, scraped.status
+        counts = [float(line.rsplit(" ", 1)[1]) for line in scraped.body.decode().splitlines()
+                  if line.startswith("users_http_requests_total{")]
+        logged = len(access_lines(Processes.log(replica)))
+        return logged > 0 and sum(counts) == logged
+    for address in REPLICA_ADDRESSES:
+        assert stack.replicas[address].metrics_url == f"http://{address}:9101/metrics"
+        wait_until(lambda: counted_as_logged(address), f"{address}'s metrics", 10)
 
 
 def test_readiness_follows_pgbouncer(stack):
@@ -523,8 +568,8 @@ def test_postgres_log_keeps_no_personal_data(stack):
 
 
 def served_count(stack, address):
-    """Count the requests the replica at `address` has logged as answered."""
-    return len(PROXIED.findall(Processes.log(stack.replicas[address])))
+    """Count the requests nginx sent the replica at `address` that it logged as answered."""
+    return len(stack.proxied(address))
 
 
 def served_counts(stack):

@@ -137,6 +137,8 @@ class Topology:
                                max_connections)
         self.pgbouncer = None
         self.migrate = None
+        # Each replica's metrics directory (a container's own /dev/shm in compose).
+        self.metrics_root = scratch_dir("stack-metrics-")
 
     def start_database(self):
         """users-db's first start with users-migrate waiting for it; wait for the one-shot.
@@ -179,11 +181,23 @@ class Topology:
         return env
 
     def start_replica(self, name, bind, via="pgbouncer", **settings):
-        """Start one users replica on `bind` (address:port); `settings` add to its env."""
+        """Start one users replica on `bind` (address:port); `settings` add to its env.
+
+        Its metrics are on compose's port at its address, unless it shares 127.0.0.1 with
+        others: then on a free port of its own.
+        """
+        host = bind.rsplit(":", 1)[0]
+        if host == "127.0.0.1":
+            settings.setdefault("METRICS_PORT", str(free_port()))
+        metrics_dir = self.metrics_root / name
+        if not metrics_dir.exists():
+            make_dir(metrics_dir, owner=int(APP_UID))
+        settings.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         command = as_user(APP_UID, [str(USERS_DIR / "entrypoint-prod.sh")], group=APP_UID)
         process = self.processes.start(name, command, cwd="/",
                                        env=self.replica_env(bind, via, **settings))
         process.url = f"http://{bind}"
+        process.metrics_url = f"http://{host}:{settings.get('METRICS_PORT', 9101)}/metrics"
         return process
 
     @staticmethod
@@ -198,6 +212,7 @@ class Topology:
     def stop(self):
         self.processes.stop_all()
         self.cluster.stop()
+        shutil.rmtree(self.metrics_root, ignore_errors=True)
         self.cluster.remove()
         if self.pgbouncer:
             self.pgbouncer.remove()

@@ -39,11 +39,10 @@ def create_app(settings=None):
     app.session_interface = CookieSessionInterface()
     load_config(app, settings)
     register_logging(app)
-    # First, so that its hooks see a request before any other and its answer last.
-    register_observability(app)
     register_extensions(app)
     register_query_path(app)
     register_security(app)
+    register_observability(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)

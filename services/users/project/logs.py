@@ -11,9 +11,12 @@ carries a path, a body or an error's message: those can hold an email address.
 import logging
 import sys
 
-from flask import g, has_request_context
+from flask import has_request_context, request
 from flask.logging import default_handler
 from pythonjsonlogger.json import JsonFormatter
+
+from project.metrics import method_label, route_label
+from project.request_id import REQUEST_ID_KEY
 
 APP_LOGGER = "project"
 ACCESS_LOGGER = "project.access"
@@ -29,11 +32,10 @@ class RequestFields(logging.Filter):
     """Give a line said during a request that request's ID, method and route."""
 
     def filter(self, record):
-        seen = g.get("request_seen") if has_request_context() else None
-        if seen is not None:
-            record.request_id = seen.request_id
-            record.method = seen.method
-            record.route = seen.route
+        if has_request_context() and REQUEST_ID_KEY in request.environ:
+            record.request_id = request.environ[REQUEST_ID_KEY]
+            record.method = method_label(request.method)
+            record.route = route_label(request.url_rule)
         return True
 
 

@@ -49,10 +49,19 @@ def method_label(method):
     return method if method in KNOWN_METHODS else "other"
 
 
+# The labelled counter and histogram of each (method, route, status) seen: looked up
+# once, not on every request (the labels are bounded, and so is this).
+request_children = {}
+
+
 def observe_request(method, route, status, seconds):
     """Count one answered request and its duration."""
-    REQUESTS.labels(method, route, str(status)).inc()
-    DURATION.labels(method, route).observe(seconds)
+    children = request_children.get((method, route, status))
+    if children is None:
+        children = request_children[method, route, status] = (
+            REQUESTS.labels(method, route, str(status)), DURATION.labels(method, route))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def count_database_error(kind, pool_timeout=False):

@@ -43,8 +43,13 @@ DEFAULT_METRICS_PORT = "9101"
 
 
 class JsonLinesLogger(Logger):
-    """gunicorn's own lines (a worker booting, timed out, exiting) in the app's JSON shape
-    (project.logs), unless LOG_FORMAT is text."""
+    """gunicorn's own lines (a worker booting, timed out, exiting) in the app's JSON shape,
+    unless LOG_FORMAT is text.
+
+    The formatter is `project.logs.formatter("json")`'s, built here: the master sets up
+    its logger before `on_starting`, and importing the app then would open the metrics
+    files before their directory is wiped.
+    """
 
     def setup(self, cfg):
         super().setup(cfg)

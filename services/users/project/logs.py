@@ -40,6 +40,7 @@ class RequestFields(logging.Filter):
 
 
 def formatter(log_format):
+    """The formatter of LOG_FORMAT (gunicorn.conf.py builds the same JSON one)."""
     if log_format == "json":
         return JsonFormatter(JSON_FORMAT, style="{", rename_fields=JSON_NAMES,
                              timestamp="time")

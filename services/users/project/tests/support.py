@@ -34,6 +34,16 @@ def scratch_database(suffix):
     return postgres.scratch_database(url.set(database=name).render_as_string(hide_password=False))
 
 
+def migrated_scratch_database(test_class, suffix):
+    """Give `test_class` a scratch database (`scratch_database`) for its tests, upgraded
+    to the head revision by `manage.py db upgrade`; return its URL."""
+    url = test_class.enterClassContext(scratch_database(suffix))
+    migrated = run_manage("db", "upgrade", env=child_env(DATABASE_URL=url))
+    if migrated.returncode != 0:
+        raise RuntimeError("db upgrade failed: " + migrated.stderr)
+    return url
+
+
 def child_env(**overrides):
     """Return this process's environment without the app's settings, plus overrides."""
     env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV_NAMES}

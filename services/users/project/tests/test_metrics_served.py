@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.http import request
 from harness.servers import Gunicorn
 from harness.waiting import wait_until
-from project.tests.support import child_env, run_manage, scratch_database
+from project.tests.support import migrated_scratch_database
 
 REQUESTS = "users_http_requests_total"
 MISSING_USER = {"method": "GET", "route": "/users/<user_id>", "status": "404"}
@@ -50,10 +50,7 @@ class TestMetricsOfTwoWorkers(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.database_url = cls.enterClassContext(scratch_database("metrics"))
-        migrated = run_manage("db", "upgrade", env=child_env(DATABASE_URL=cls.database_url))
-        if migrated.returncode != 0:
-            raise RuntimeError("db upgrade failed: " + migrated.stderr)
+        cls.database_url = migrated_scratch_database(cls, "metrics")
         log_dir = cls.enterClassContext(tempfile.TemporaryDirectory(prefix="metrics-"))
         cls.server = Gunicorn(cls.database_url, log_dir, workers=2).start()
         cls.addClassCleanup(cls.server.stop)

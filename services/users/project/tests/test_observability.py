@@ -207,22 +207,19 @@ class TestRequestMetrics(BaseTestCase):
     def test_requests_are_counted_by_route_template(self):
         """Ensure a request is counted under its route's template and status, never its path."""
         user_id = add_user("ann", "ann@example.org").id
-        before = (requests_counted("GET", "/users/<user_id>", 200),
-                  requests_counted("GET", "/users/<user_id>", 404),
-                  requests_counted("GET", "unmatched", 404),
-                  requests_counted("other", "unmatched", 405),
-                  sample("users_http_request_duration_seconds_count",
-                         method="GET", route="/users/<user_id>"))
+
+        def counts():
+            return (requests_counted("GET", "/users/<user_id>", 200),
+                    requests_counted("GET", "/users/<user_id>", 404),
+                    requests_counted("GET", "unmatched", 404),
+                    requests_counted("other", "unmatched", 405),
+                    sample("users_http_request_duration_seconds_count",
+                           method="GET", route="/users/<user_id>"))
+        before = counts()
         for path in (f"/users/{user_id}", f"/users/{user_id}", "/users/77", "/nope/1"):
             answer(self.client, "GET", path)
         answer(self.client, "BREW", "/users/ping")
-        after = (requests_counted("GET", "/users/<user_id>", 200),
-                 requests_counted("GET", "/users/<user_id>", 404),
-                 requests_counted("GET", "unmatched", 404),
-                 requests_counted("other", "unmatched", 405),
-                 sample("users_http_request_duration_seconds_count",
-                        method="GET", route="/users/<user_id>"))
-        self.assertEqual([b - a for a, b in zip(before, after)], [2, 1, 1, 1, 3])
+        self.assertEqual([b - a for a, b in zip(before, counts())], [2, 1, 1, 1, 3])
         routes = {s.labels.get("route") for metric in REGISTRY.collect() for s in metric.samples}
         self.assertFalse({route for route in routes if route and re.search(r"\d", route)})
 

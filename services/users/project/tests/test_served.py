@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import create_engine, text
 
 from harness.http import request
-from project.tests.support import child_env, run_manage, scratch_database, served_app
+from project.tests.support import migrated_scratch_database, served_app
 
 THREADS = 16
 
@@ -16,10 +16,7 @@ class TestServedApp(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.database_url = cls.enterClassContext(scratch_database("served"))
-        migrated = run_manage("db", "upgrade", env=child_env(DATABASE_URL=cls.database_url))
-        if migrated.returncode != 0:
-            raise RuntimeError("db upgrade failed: " + migrated.stderr)
+        cls.database_url = migrated_scratch_database(cls, "served")
         cls.engine = create_engine(cls.database_url)
         cls.addClassCleanup(cls.engine.dispose)
         cls.base_url = cls.enterClassContext(served_app(cls.database_url, workers=2))

@@ -225,7 +225,9 @@ def test_duration_is_in_milliseconds(front):
     line = front.nginx_line(front.down_url, "slow-1")
     upstream_ms = round(float(line["upstream_response_time"]) * 1000)
     assert isinstance(line["duration_ms"], int), line
-    assert 1000 <= upstream_ms <= line["duration_ms"] < 30_000, line
+    assert 1000 <= line["duration_ms"] < 30_000, line
+    # nginx reads its clock for each once, to the millisecond: they may differ by one.
+    assert abs(line["duration_ms"] - upstream_ms) <= 1, line
 
 
 def test_every_nginx_access_line_is_json_without_personal_data(front):

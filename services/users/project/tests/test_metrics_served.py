@@ -64,6 +64,20 @@ class TestMetricsOfTwoWorkers(unittest.TestCase):
         self.assertEqual(statuses, [404] * count)
         type(self).sent += count
 
+    def settled_scrape(self):
+        """Scrape once every request sent is counted and none is in flight (bounded).
+
+        A worker counts a request when it has sent the answer, so the client may read the
+        answer a moment before the count lands.
+        """
+        def settled():
+            scraped = scrape(self.server)
+            done = (value(scraped, REQUESTS, **MISSING_USER) == self.sent
+                    and value(scraped, "users_http_requests_in_flight") == 0)
+            return scraped if done else None
+        return wait_until(settled, lambda: f"the scrape counting {self.sent} requests", 20,
+                          self.server.process)
+
     def until_both_workers_served(self):
         """Send requests until each worker has counted some (bounded)."""
         def both_served():
@@ -75,7 +89,7 @@ class TestMetricsOfTwoWorkers(unittest.TestCase):
     def test_1_scrape_sums_every_worker_exactly(self):
         """Ensure the scrape is the sum of both workers' counts, request for request."""
         self.until_both_workers_served()
-        scraped = scrape(self.server)
+        scraped = self.settled_scrape()
         by_worker = [counted_by_worker(self.server, pid) for pid in self.server.worker_pids()]
         self.assertEqual(value(scraped, REQUESTS, **MISSING_USER), self.sent)
         self.assertEqual(sum(by_worker), self.sent)
@@ -92,6 +106,7 @@ class TestMetricsOfTwoWorkers(unittest.TestCase):
         self.until_both_workers_served()
         killed = []
         for _ in range(3):
+            self.settled_scrape()  # what the victim answered is counted before it dies
             victim = self.server.worker_pids()[0]
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
@@ -99,7 +114,7 @@ class TestMetricsOfTwoWorkers(unittest.TestCase):
                        and victim not in self.server.worker_pids(),
                        "gunicorn replacing the killed worker", 30, self.server.process)
             self.send_missing_user_requests(10)
-        scraped = scrape(self.server)
+        scraped = self.settled_scrape()
         self.assertEqual(value(scraped, REQUESTS, **MISSING_USER), self.sent)
         self.assertEqual(value(scraped, "users_http_request_duration_seconds_count",
                                method="GET", route="/users/<user_id>"), self.sent)

@@ -154,10 +154,15 @@ class Stack {
     const mainConf = path.join(nginxDir, 'nginx.conf');
     fs.writeFileSync(mainConf, nginxMainConf(nginxDir, clientPort));
     const errorLog = path.join(nginxDir, 'error.log');
+    // stdout a file, as for nginx itself below: prod.conf writes its access lines to
+    // /dev/stdout, which cannot be opened when it is a socket (spawnSync's pipes).
+    const testOut = fs.openSync(path.join(nginxDir, 'nginx-t.log'), 'w');
     const test = spawnSync(NGINX, ['-t', '-q', '-p', nginxDir, '-e', errorLog, '-c', mainConf], {
       encoding: 'utf8',
       timeout: 30_000,
+      stdio: ['ignore', testOut, 'pipe'],
     });
+    fs.closeSync(testOut);
     if (test.status !== 0) {
       throw new Error(`nginx -t rejected the configuration:\n${test.stderr || test.error}`);
     }

@@ -32,6 +32,10 @@ graceful_timeout = 20
 # its request ID and route; gunicorn's own would be a second, without them.
 accesslog = None
 errorlog = "-"
+# The longest request line gunicorn takes (its maximum; its default is 4094): what nginx
+# passes on (8 KB buffers), so that a long query reaches the app's JSend 400 instead of
+# gunicorn's HTML 414.
+limit_request_line = 8190
 # The worker heartbeat file in memory: a container's disk-backed /tmp can stall workers.
 worker_tmp_dir = "/dev/shm"
 # The control socket would live under $HOME, which the production user does not have.

@@ -343,6 +343,7 @@ def test_gunicorn_config():
     assert settings["accesslog"] == "None" and settings["errorlog"] == "-"
     assert "JsonLinesLogger" in settings["logger_class"]
     assert settings["graceful_timeout"] == "20"
+    assert settings["limit_request_line"] == "8190"
     assert settings["control_socket_disable"] == "True"
 
 
